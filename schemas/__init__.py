@@ -1,0 +1,49 @@
+"""The event contract: Avro schemas (every version kept), the codec, typed events, topics."""
+
+from schemas.codec import Codec
+from schemas.events import (
+    Event,
+    EventBatch,
+    EventId,
+    LogicalEvent,
+    LogLine,
+    MetricColumns,
+    MetricLogged,
+    ParamLogged,
+    Payload,
+    Producer,
+    RunDeleted,
+    RunEnded,
+    RunStarted,
+    RunUpdated,
+    TagSet,
+    decode_batch,
+    encode_batch,
+)
+from schemas.exceptions import DecodeError, EncodeError, SchemaError
+from schemas.topics import Topics
+
+__all__ = [
+    "Codec",
+    "DecodeError",
+    "EncodeError",
+    "Event",
+    "EventBatch",
+    "EventId",
+    "LogLine",
+    "LogicalEvent",
+    "MetricColumns",
+    "MetricLogged",
+    "ParamLogged",
+    "Payload",
+    "Producer",
+    "RunDeleted",
+    "RunEnded",
+    "RunStarted",
+    "RunUpdated",
+    "SchemaError",
+    "TagSet",
+    "Topics",
+    "decode_batch",
+    "encode_batch",
+]

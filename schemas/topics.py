@@ -1,0 +1,51 @@
+"""Topic names and configs: the one place they are spelled.
+
+``runstream.events`` is the source of truth and is never compacted; ``runstream.runs``
+holds the latest state of each run and is compacted; ``runstream.events.dlq`` receives
+what cannot be decoded or validated.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Mapping
+
+DEFAULT_PARTITIONS = 12
+
+
+@dataclass(frozen=True)
+class Topics:
+    """The topic names under one prefix (``runstream`` by default)."""
+
+    prefix: str = "runstream"
+
+    @property
+    def events(self) -> str:
+        """The event log: every batch of every run, keyed by run id."""
+        return f"{self.prefix}.events"
+
+    @property
+    def runs(self) -> str:
+        """The compacted current state of every run, keyed by run id."""
+        return f"{self.prefix}.runs"
+
+    @property
+    def dead_letters(self) -> str:
+        """Messages of the event log that could not be decoded or validated."""
+        return f"{self.prefix}.events.dlq"
+
+    def configs(self) -> dict[str, Mapping[str, str]]:
+        """Topic name -> topic config, for creating them."""
+        return {self.events: EVENTS_CONFIG, self.runs: RUNS_CONFIG, self.dead_letters: DLQ_CONFIG}
+
+
+EVENTS_CONFIG: Mapping[str, str] = MappingProxyType(
+    {"cleanup.policy": "delete", "retention.ms": "-1", "retention.bytes": "-1"}
+)
+RUNS_CONFIG: Mapping[str, str] = MappingProxyType(
+    {"cleanup.policy": "compact", "min.cleanable.dirty.ratio": "0.1", "segment.ms": "600000"}
+)
+DLQ_CONFIG: Mapping[str, str] = MappingProxyType(
+    {"cleanup.policy": "delete", "retention.ms": str(30 * 24 * 3600 * 1000)}
+)
