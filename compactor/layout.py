@@ -16,11 +16,10 @@ import re
 
 import pyarrow as pa
 
-from runstream.errors import RunstreamError
+from schemas.identifiers import check_run_id
 
 METRICS_DIR = "metrics"
 RUNS_DIR = "runs"
-RUN_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_\-.]{0,127}$")
 _PART = re.compile(r"^part-(?P<partition>\d+)-(?P<first>\d+)-(?P<last>\d+)\.parquet$")
 
 METRIC_SCHEMA = pa.schema(
@@ -37,25 +36,6 @@ METRIC_SCHEMA = pa.schema(
 )
 SORT_KEYS = [("key", "ascending"), ("step", "ascending")]
 COMPRESSION = "zstd"
-
-
-class UnsafeRunIdError(RunstreamError, ValueError):
-    """A run id is not one safe path segment."""
-
-
-def check_run_id(run_id: str) -> str:
-    """Return ``run_id`` if it is one safe path segment.
-
-    Raises:
-        UnsafeRunIdError: it is empty, longer than 128 characters, starts with a dot or
-            dash, or has a character outside ``[A-Za-z0-9_-.]``.
-    """
-    if not RUN_ID_PATTERN.match(run_id) or run_id in (".", ".."):
-        raise UnsafeRunIdError(
-            f"run id {run_id!r} is not a safe path segment: 1-128 characters of "
-            "[A-Za-z0-9_-.], starting with a letter or digit"
-        )
-    return run_id
 
 
 def run_dir(root: str, run_id: str) -> str:

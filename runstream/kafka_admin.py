@@ -33,7 +33,12 @@ def ensure_topics(
     topics = Topics(settings.topic_prefix)
     admin = AdminClient(settings.kafka_config())
     wanted = [
-        NewTopic(name, num_partitions=partitions, replication_factor=replication_factor, config=dict(config))
+        NewTopic(
+            name,
+            num_partitions=partitions,
+            replication_factor=replication_factor,
+            config=dict(config),
+        )
         for name, config in topics.configs().items()
     ]
     for name, future in admin.create_topics(wanted, request_timeout=timeout).items():

@@ -101,7 +101,9 @@ class KafkaSource:
         try:
             self._consumer.commit(offsets=offsets, asynchronous=False)
         except KafkaException as error:
-            raise SourceError(f"commit of {dict(positions)} on {self.topic} failed: {error}") from error
+            raise SourceError(
+                f"commit of {dict(positions)} on {self.topic} failed: {error}"
+            ) from error
 
     def assignment(self) -> list[int]:
         """The partitions this member holds now."""
@@ -127,7 +129,11 @@ def read_topic(
     """
     consumer = Consumer(
         settings.kafka_config(
-            **{"group.id": "runstream-reader", "enable.auto.commit": False, "auto.offset.reset": "earliest"}
+            **{
+                "group.id": "runstream-reader",
+                "enable.auto.commit": False,
+                "auto.offset.reset": "earliest",
+            }
         )
     )
     try:
@@ -137,11 +143,15 @@ def read_topic(
         remaining: dict[int, int] = {}
         assignment = []
         for partition in metadata.partitions:
-            low, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=timeout)
+            low, high = consumer.get_watermark_offsets(
+                TopicPartition(topic, partition), timeout=timeout
+            )
             first = (start or {}).get(partition, low)
             if high > max(first, low):
                 remaining[partition] = high
-                assignment.append(TopicPartition(topic, partition, first if start else OFFSET_BEGINNING))
+                assignment.append(
+                    TopicPartition(topic, partition, first if start else OFFSET_BEGINNING)
+                )
         if not assignment:
             return
         consumer.assign(assignment)

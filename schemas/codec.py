@@ -74,7 +74,9 @@ class Codec:
         """
         if data[:2] == SINGLE_OBJECT_MAGIC:
             if len(data) < _HEADER:
-                raise DecodeError(f"message of {len(data)} bytes is shorter than its header", "truncated")
+                raise DecodeError(
+                    f"message of {len(data)} bytes is shorter than its header", "truncated"
+                )
             writer = versions.by_fingerprint().get(bytes(data[2:_HEADER]))
             if writer is None:
                 raise DecodeError(
@@ -84,7 +86,9 @@ class Codec:
                 )
             reader = versions.latest(writer.name)
             body = memoryview(data)[_HEADER:]
-            return writer.name, _read(body, writer.parsed, None if reader is writer else reader.parsed)
+            return writer.name, _read(
+                body, writer.parsed, None if reader is writer else reader.parsed
+            )
         if data[:1] == CONFLUENT_MAGIC and len(data) >= 5:
             name, writer_schema = self._confluent_schema(struct.unpack(">I", data[1:5])[0])
             reader = versions.latest(name)
@@ -112,7 +116,9 @@ class Codec:
                 entry = (version.name, parse_schema(raw, _write_hint=False))
                 self._confluent[schema_id] = entry
                 return entry
-        raise DecodeError(f"registry schema {schema_id} ({full_name}) is not a Runstream schema", "registry")
+        raise DecodeError(
+            f"registry schema {schema_id} ({full_name}) is not a Runstream schema", "registry"
+        )
 
 
 def _read(body: memoryview, writer: Any, reader: Any) -> Any:

@@ -109,10 +109,21 @@ class RunDeleted:
     reason: str | None = None
 
 
-Payload = RunStarted | ParamLogged | MetricLogged | TagSet | RunEnded | LogLine | RunUpdated | RunDeleted
+Payload = (
+    RunStarted | ParamLogged | MetricLogged | TagSet | RunEnded | LogLine | RunUpdated | RunDeleted
+)
 PAYLOAD_TYPES: dict[str, type[Any]] = {
     f"{NAMESPACE}.{cls.__name__}": cls
-    for cls in (RunStarted, ParamLogged, MetricLogged, TagSet, RunEnded, LogLine, RunUpdated, RunDeleted)
+    for cls in (
+        RunStarted,
+        ParamLogged,
+        MetricLogged,
+        TagSet,
+        RunEnded,
+        LogLine,
+        RunUpdated,
+        RunDeleted,
+    )
 }
 _FIELDS: dict[type[Any], tuple[str, ...]] = {
     cls: tuple(f.name for f in fields(cls)) for cls in PAYLOAD_TYPES.values()
@@ -229,7 +240,10 @@ class EventBatch:
             first_sequence=record["first_sequence"],
             events=tuple(events),
             metrics=MetricColumns(
-                metrics["keys"], metrics["key_index"], metrics["steps"], metrics["values"],
+                metrics["keys"],
+                metrics["key_index"],
+                metrics["steps"],
+                metrics["values"],
                 metrics["timestamps"],
             ),
         )

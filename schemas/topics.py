@@ -7,9 +7,9 @@ what cannot be decoded or validated.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Mapping
 
 DEFAULT_PARTITIONS = 12
 
