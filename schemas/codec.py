@@ -125,9 +125,9 @@ def _read(body: memoryview, writer: Any, reader: Any) -> Any:
     stream = io.BytesIO(body)
     try:
         record = schemaless_reader(stream, writer, reader, return_record_name=True)
-    except EOFError as error:
-        raise DecodeError("message body is truncated", "truncated") from error
     except Exception as error:  # fastavro raises many types on malformed input
+        if isinstance(error, EOFError) or stream.tell() >= len(body):
+            raise DecodeError("message body is truncated", "truncated") from error
         raise DecodeError(f"message body is malformed: {error!r}", "body") from error
     if stream.tell() != len(body):
         raise DecodeError(

@@ -37,10 +37,11 @@ def _load(name: str, version: int, text: str) -> SchemaVersion:
     raw = json.loads(text)
     parsed = parse_schema(raw, _write_hint=False)
     canonical = to_parsing_canonical_form(parsed)
-    # fastavro returns the fingerprint as big-endian hex; the single-object spec stores the
-    # 64-bit value little-endian.
-    value = int(fingerprint(canonical, "CRC-64-AVRO"), 16)
-    return SchemaVersion(name, version, value.to_bytes(8, "little"), parsed, raw)
+    # fastavro's hex is already the little-endian byte order the single-object spec stores
+    # (CRC-64-AVRO of "null" is 0x63dd24e7cc258f8a; fastavro gives "8a8f25cce724dd63").
+    return SchemaVersion(
+        name, version, bytes.fromhex(fingerprint(canonical, "CRC-64-AVRO")), parsed, raw
+    )
 
 
 @cache

@@ -1,0 +1,185 @@
+"""The event contract: pinned bytes, a standard Avro reader, every old version, bad input."""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+from importlib import resources
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+from fastavro import parse_schema, schemaless_reader, schemaless_writer
+from fastavro.utils import generate_many
+
+from schemas import (
+    Codec,
+    DecodeError,
+    EncodeError,
+    Event,
+    EventBatch,
+    LogLine,
+    MetricColumns,
+    MetricLogged,
+    ParamLogged,
+    Producer,
+    RunDeleted,
+    RunEnded,
+    RunStarted,
+    RunUpdated,
+    TagSet,
+    decode_batch,
+    encode_batch,
+    versions,
+)
+from schemas.codec import SINGLE_OBJECT_MAGIC
+
+AVRO_DIR = Path(str(resources.files("schemas").joinpath("avro")))
+
+KNOWN = EventBatch(
+    run_id="run-1",
+    producer=Producer(id="p0", host="h", pid=7, rank=0, world_size=2),
+    first_sequence=41,
+    events=(Event(1_700_000_000_000_000, ParamLogged("lr", "0.001")),),
+    metrics=MetricColumns(
+        ["loss"], [0, 0], [1, 2], [0.5, 0.25], [1_700_000_000_000, 1_700_000_000_001]
+    ),
+)
+# Written once by this codec and checked by hand against the Avro spec: C3 01, the
+# CRC-64-AVRO fingerprint of event_batch.v1 (little-endian), then the binary body.
+KNOWN_HEX = (
+    "c30198e1cecc1e774e4a"  # magic + fingerprint
+    "0a72756e2d31"  # run_id "run-1"
+    "0470300268"  # producer id "p0", host "h"
+    "0e"  # pid 7
+    "0200"
+    "00"
+    "0204"  # rank 0, local_rank null, world_size 2
+    "00"  # worker null
+    "52"  # first_sequence 41
+    "02"  # one event
+    "8080f28183898506"  # time_us 1_700_000_000_000_000 (zigzag varint)
+    "02"  # union branch 1: ParamLogged
+    "046c72"  # "lr"
+    "0a302e303031"  # "0.001"
+    "00"  # end of events
+    "02086c6f737300"  # keys ["loss"]
+    "04000000"  # key_index [0, 0]
+    "04020400"  # steps [1, 2]
+    "04000000000000e03f000000000000d03f00"  # values [0.5, 0.25]
+    "0480a0abfef96282a0abfef96200"  # timestamps
+)
+
+
+def test_known_batch_encodes_to_pinned_bytes() -> None:
+    assert encode_batch(Codec(), KNOWN).hex() == KNOWN_HEX
+
+
+def test_pinned_bytes_decode_to_the_known_batch() -> None:
+    assert decode_batch(Codec(), bytes.fromhex(KNOWN_HEX)) == KNOWN
+
+
+def test_a_standard_avro_reader_reads_what_the_codec_writes() -> None:
+    data = encode_batch(Codec(), KNOWN)
+    assert data[:2] == SINGLE_OBJECT_MAGIC
+    raw = json.loads((AVRO_DIR / "event_batch.v1.avsc").read_text())
+    record = schemaless_reader(io.BytesIO(data[10:]), parse_schema(raw))
+    assert record["run_id"] == "run-1"
+    assert record["producer"]["world_size"] == 2
+    assert record["events"][0]["payload"] == {"key": "lr", "value": "0.001"}
+    assert record["metrics"]["values"] == [0.5, 0.25]
+
+
+def test_fingerprint_is_the_crc64_avro_of_the_canonical_form() -> None:
+    # Avro's spec gives CRC-64-AVRO("null") = 0x63dd24e7cc258f8a.
+    from fastavro.schema import fingerprint
+
+    assert fingerprint('"null"', "CRC-64-AVRO") == (0x63DD24E7CC258F8A).to_bytes(8, "little").hex()
+    latest = versions.latest("event_batch")
+    assert encode_batch(Codec(), KNOWN)[2:10] == latest.fingerprint
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        RunStarted(start_time_us=5, name="n", collection="c", tags={"a": "b"}, git_dirty=True),
+        ParamLogged("k", "v"),
+        MetricLogged("m", math.inf, 3, 4),
+        TagSet("k", "v", "labels"),
+        RunEnded("FAILED", 9),
+        LogLine("warn", "careful", {"epoch": "3"}),
+        RunUpdated(name="renamed"),
+        RunDeleted(),
+    ],
+)
+def test_every_payload_round_trips(payload: object) -> None:
+    batch = EventBatch("r", Producer("p", "h", 1), 0, (Event(1, payload),))  # type: ignore[arg-type]
+    assert decode_batch(Codec(), encode_batch(Codec(), batch)) == batch
+
+
+def test_nan_survives_the_round_trip() -> None:
+    batch = EventBatch(
+        "r", Producer("p", "h", 1), 0, metrics=MetricColumns(["m"], [0], [0], [math.nan], [0])
+    )
+    (value,) = decode_batch(Codec(), encode_batch(Codec(), batch)).metrics.values
+    assert math.isnan(value)
+
+
+@pytest.mark.parametrize(
+    "version", [v for v in versions.all_versions()], ids=lambda v: f"{v.name}.v{v.version}"
+)
+def test_todays_reader_reads_every_released_version(version: versions.SchemaVersion) -> None:
+    codec = Codec()
+    for record in generate_many(version.parsed, 20):
+        buffer = io.BytesIO()
+        buffer.write(SINGLE_OBJECT_MAGIC + version.fingerprint)
+        schemaless_writer(buffer, version.parsed, record)
+        name, decoded = codec.decode(buffer.getvalue())
+        assert name == version.name
+        assert isinstance(decoded, dict)
+
+
+def test_released_versions_are_never_edited() -> None:
+    # A released version's fingerprint is frozen: editing a .avsc must be a new version.
+    frozen = {("event_batch", 1): "98e1cecc1e774e4a"}
+    for version in versions.all_versions():
+        if (version.name, version.version) in frozen:
+            assert version.fingerprint.hex() == frozen[(version.name, version.version)]
+
+
+@pytest.mark.parametrize(
+    ("data", "reason"),
+    [
+        (b"", "framing"),
+        (b"garbage bytes", "framing"),
+        (SINGLE_OBJECT_MAGIC + b"\x01\x02", "truncated"),
+        (SINGLE_OBJECT_MAGIC + b"\xff" * 8 + b"body", "fingerprint"),
+        (bytes.fromhex(KNOWN_HEX)[:-3], "truncated"),
+        (bytes.fromhex(KNOWN_HEX) + b"\x00", "body"),
+        (b"\x00\x00\x00\x00\x07body", "registry"),
+    ],
+)
+def test_bad_messages_raise_decode_error_with_a_reason(data: bytes, reason: str) -> None:
+    with pytest.raises(DecodeError) as caught:
+        decode_batch(Codec(), data)
+    assert caught.value.reason == reason
+
+
+def test_a_record_that_does_not_fit_raises_encode_error_naming_the_schema() -> None:
+    with pytest.raises(EncodeError, match="event_batch"):
+        Codec().encode("event_batch", {"run_id": 5})
+
+
+def test_confluent_framed_messages_decode_through_a_registry() -> None:
+    schema_text = (AVRO_DIR / "event_batch.v1.avsc").read_text()
+
+    class Registry:
+        def get_schema(self, schema_id: int) -> SimpleNamespace:
+            assert schema_id == 42
+            return SimpleNamespace(schema_str=schema_text)
+
+    buffer = io.BytesIO()
+    buffer.write(b"\x00" + (42).to_bytes(4, "big"))
+    schemaless_writer(buffer, parse_schema(json.loads(schema_text)), KNOWN.to_record())
+    assert decode_batch(Codec(registry=Registry()), buffer.getvalue()) == KNOWN
