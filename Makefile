@@ -31,7 +31,7 @@ stack-down:
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy
+	$(BIN)/mypy $(wildcard runstream schemas producer_sdk stream_processor compactor query)
 
 unit: install
 	$(BIN)/python -m pytest -m "not integration"
