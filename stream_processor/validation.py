@@ -1,0 +1,72 @@
+"""The rules a decoded batch must keep before it is applied; a batch that breaks one goes
+to the dead-letter topic instead of into the state."""
+
+from __future__ import annotations
+
+from schemas.events import RUN_STATUSES, EventBatch, RunEnded, TagSet
+from schemas.identifiers import UnsafeRunIdError, check_run_id
+from stream_processor.exceptions import InvalidEventError
+from stream_processor.state import LABELS_NAMESPACE, RUNNING
+
+NAMESPACES = ("tags", LABELS_NAMESPACE)
+
+
+def validate_batch(batch: EventBatch, key: bytes | None = None) -> EventBatch:
+    """Return ``batch`` if it keeps the contract: a safe run id equal to the message ``key``
+    (when given), a non-negative first sequence, consistent metric columns, an end status
+    other than RUNNING, and a known tag namespace.
+
+    Raises:
+        InvalidEventError: a rule is broken; ``reason`` is ``run_id``, ``key``, ``sequence``,
+            ``columns``, ``status`` or ``namespace``.
+    """
+    try:
+        check_run_id(batch.run_id)
+    except UnsafeRunIdError as error:
+        raise InvalidEventError(str(error), "run_id") from error
+    if key is not None and key != batch.run_id.encode():
+        raise InvalidEventError(
+            f"message key {key!r} is not the batch's run_id {batch.run_id!r}", "key"
+        )
+    if batch.first_sequence < 0:
+        raise InvalidEventError(
+            f"run {batch.run_id}: first_sequence {batch.first_sequence} is negative", "sequence"
+        )
+    _check_columns(batch)
+    for event in batch.events:
+        payload = event.payload
+        if isinstance(payload, RunEnded) and (
+            payload.status == RUNNING or payload.status not in RUN_STATUSES
+        ):
+            raise InvalidEventError(
+                f"run {batch.run_id}: RunEnded.status {payload.status!r} is not an end status",
+                "status",
+            )
+        if isinstance(payload, TagSet) and payload.namespace not in NAMESPACES:
+            raise InvalidEventError(
+                f"run {batch.run_id}: TagSet.namespace {payload.namespace!r} is not one of "
+                f"{', '.join(NAMESPACES)}",
+                "namespace",
+            )
+    return batch
+
+
+def _check_columns(batch: EventBatch) -> None:
+    columns = batch.metrics
+    lengths = {
+        "key_index": len(columns.key_index),
+        "steps": len(columns.steps),
+        "values": len(columns.values),
+        "timestamps": len(columns.timestamps),
+    }
+    if len(set(lengths.values())) > 1:
+        raise InvalidEventError(
+            f"run {batch.run_id}: metric columns differ in length: {lengths}", "columns"
+        )
+    if columns.key_index and (
+        min(columns.key_index) < 0 or max(columns.key_index) >= len(columns.keys)
+    ):
+        raise InvalidEventError(
+            f"run {batch.run_id}: metric key_index outside 0..{len(columns.keys) - 1}",
+            "columns",
+        )
