@@ -3,16 +3,23 @@
 ::
 
     {store}/metrics/run_id={run}/part-{partition}-{first_offset}-{last_offset}.parquet
-    {store}/runs/...                 (run state snapshots: see RUNS_DIR)
+    {store}/metrics/run_id={run}/merged-{partition}-{first_offset}-{last_offset}.parquet
+    {store}/runs/run_id={run}/{table}.parquet      table: run, params, tags (latest wins)
 
 Offsets are zero-padded to 20 digits so that names sort in offset order. A run id is one
 safe path segment (the SDK validates it; :func:`run_dir` re-checks), so no id can reach
 another run's files.
+
+A ``merged-`` file holds every row of the files of its partition whose offset range lies
+within its own: once it exists, those files are hidden (:func:`live_files`) even before they
+are deleted, so a reader listing the folder never sees a row twice nor misses one. Readers
+that glob the folder instead deduplicate on the event identity (producer_id, sequence).
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 
 import pyarrow as pa
 
@@ -20,7 +27,10 @@ from schemas.identifiers import check_run_id
 
 METRICS_DIR = "metrics"
 RUNS_DIR = "runs"
-_PART = re.compile(r"^part-(?P<partition>\d+)-(?P<first>\d+)-(?P<last>\d+)\.parquet$")
+_PART = re.compile(
+    r"^(?P<kind>part|merged)-(?P<partition>\d+)-(?P<first>\d+)-(?P<last>\d+)\.parquet$"
+)
+RUN_TABLES = ("run", "params", "tags")
 
 METRIC_SCHEMA = pa.schema(
     [
@@ -61,14 +71,68 @@ def part_path(root: str, run_id: str, partition: int, first_offset: int, last_of
     return f"{run_dir(root, run_id)}/{part_name(partition, first_offset, last_offset)}"
 
 
+def merged_name(partition: int, first_offset: int, last_offset: int) -> str:
+    """The deterministic name of the file merging a partition's files within first..last."""
+    return f"merged-{partition}-{first_offset:020d}-{last_offset:020d}.parquet"
+
+
 def parse_part_name(name: str) -> tuple[int, int, int] | None:
-    """(partition, first offset, last offset) of a part file name, or None if it is not one."""
+    """(partition, first offset, last offset) of a part or merged file name, or None if it
+    is neither."""
     match = _PART.match(name.rsplit("/", 1)[-1])
     if match is None:
         return None
     return int(match["partition"]), int(match["first"]), int(match["last"])
 
 
+def is_merged(name: str) -> bool:
+    """Whether ``name`` (a path or a file name) is a merged file."""
+    match = _PART.match(name.rsplit("/", 1)[-1])
+    return match is not None and match["kind"] == "merged"
+
+
+def live_files(names: Iterable[str]) -> list[str]:
+    """The metric files a reader should read among ``names`` (paths of one run's folder),
+    in name order: every part or merged file not hidden by a merged file of the same
+    partition whose offset range contains its own. Other names are dropped."""
+    parsed = [(name, parse_part_name(name)) for name in names]
+    files = [(name, span) for name, span in parsed if span is not None]
+    merged = [span for name, span in files if is_merged(name)]
+    live = []
+    for name, (partition, first, last) in files:
+        hidden = any(
+            p == partition and f <= first and last <= e and (f, e) != (first, last)
+            for p, f, e in merged
+        ) or (not is_merged(name) and (partition, first, last) in merged)
+        if not hidden:
+            live.append(name)
+    return sorted(live, key=lambda path: path.rsplit("/", 1)[-1])
+
+
 def metrics_glob(root: str) -> str:
-    """A glob matching every metric file of every run."""
+    """A glob matching every metric file of every run (merged and not yet deleted files
+    included: deduplicate on (producer_id, sequence), or list with :func:`live_files`)."""
     return f"{root}/{METRICS_DIR}/run_id=*/*.parquet"
+
+
+def run_table_path(root: str, run_id: str, table: str) -> str:
+    """The snapshot file of ``table`` (run, params or tags) of one run.
+
+    Raises:
+        UnsafeRunIdError: ``run_id`` is not a safe path segment.
+        ValueError: ``table`` is not one of :data:`RUN_TABLES`.
+    """
+    if table not in RUN_TABLES:
+        raise ValueError(f"table {table!r} is not one of {RUN_TABLES}")
+    return f"{root}/{RUNS_DIR}/run_id={check_run_id(run_id)}/{table}.parquet"
+
+
+def runs_glob(root: str, table: str) -> str:
+    """A glob matching the snapshot file of ``table`` of every run (hive partition run_id).
+
+    Raises:
+        ValueError: ``table`` is not one of :data:`RUN_TABLES`.
+    """
+    if table not in RUN_TABLES:
+        raise ValueError(f"table {table!r} is not one of {RUN_TABLES}")
+    return f"{root}/{RUNS_DIR}/run_id=*/{table}.parquet"

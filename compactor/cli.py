@@ -1,0 +1,113 @@
+"""``runstream compactor``: run one compactor worker until SIGINT or SIGTERM."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import types
+
+import click
+
+from compactor.buffer import BufferPolicy
+from compactor.snapshots import Snapshots
+from compactor.store import Store
+from compactor.worker import Compactor, CompactorConfig
+from runstream.filesystem import open_store
+from runstream.settings import Settings
+from runstream.source import KafkaSource
+from schemas.codec import Codec
+from schemas.topics import Topics
+
+logger = logging.getLogger(__name__)
+DEFAULT_GROUP = "runstream-compactor"
+
+
+@click.command("compactor")
+@click.option(
+    "--tracking-uri", default=None, help="kafka://host:port (default: RUNSTREAM_TRACKING_URI)."
+)
+@click.option(
+    "--store", default=None, help="s3://bucket/prefix or a folder (default: RUNSTREAM_STORE)."
+)
+@click.option(
+    "--s3-endpoint", default=None, help="S3-compatible endpoint (default: RUNSTREAM_S3_ENDPOINT)."
+)
+@click.option(
+    "--topic-prefix",
+    default=None,
+    help="Topic prefix (default: RUNSTREAM_TOPIC_PREFIX or runstream).",
+)
+@click.option(
+    "--group", default=DEFAULT_GROUP, show_default=True, help="Consumer group of the workers."
+)
+@click.option(
+    "--max-points",
+    default=10_000,
+    show_default=True,
+    help="Write a run's buffer at this many points.",
+)
+@click.option(
+    "--rotate-interval",
+    default=30.0,
+    show_default=True,
+    help="Write a buffer whose oldest point is this old (s).",
+)
+@click.option(
+    "--snapshots/--no-snapshots",
+    default=True,
+    show_default=True,
+    help="Write run state snapshots under runs/.",
+)
+@click.option(
+    "--merge/--no-merge",
+    default=True,
+    show_default=True,
+    help="Merge an ended run's files into one.",
+)
+def compactor(
+    tracking_uri: str | None,
+    store: str | None,
+    s3_endpoint: str | None,
+    topic_prefix: str | None,
+    group: str,
+    max_points: int,
+    rotate_interval: float,
+    snapshots: bool,
+    merge: bool,
+) -> None:
+    """Write metric points into Parquet in the store, exactly once; stop with Ctrl-C."""
+    settings = Settings.resolve(
+        tracking_uri, store, s3_endpoint=s3_endpoint, topic_prefix=topic_prefix
+    )
+    stop = threading.Event()
+
+    def _stop(signum: int, frame: types.FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGINT, _stop)
+    signal.signal(signal.SIGTERM, _stop)
+    fs, root = open_store(settings)
+    destination = Store(fs, root, stop=stop)
+    codec = Codec()
+    source = KafkaSource(settings, Topics(settings.topic_prefix).events, group)
+    worker = Compactor(
+        source,
+        destination,
+        codec,
+        CompactorConfig(
+            policy=BufferPolicy(max_points=max_points, rotate_interval_s=rotate_interval),
+            merge_ended_runs=merge,
+        ),
+        snapshots=Snapshots(destination, codec) if snapshots else None,
+        stop=stop,
+    )
+    click.echo(f"compactor: {settings.tracking_uri} -> {settings.store} (group {group})")
+    try:
+        stats = worker.run()
+    finally:
+        source.close()
+    click.echo(
+        f"compactor stopped: {stats.records} records, {stats.points} points, "
+        f"{stats.files} files, {stats.merges} merges"
+    )

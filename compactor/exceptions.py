@@ -1,0 +1,37 @@
+"""Errors of the compactor.
+
+::
+
+    RunstreamError
+    └── CompactorError            anything the compactor raises
+        ├── StoreWriteError       the destination refused a write, listing, read or delete
+        └── CorruptPartError      a Parquet file in the store cannot be read as a metric file
+"""
+
+from __future__ import annotations
+
+from runstream.errors import RunstreamError
+
+
+class CompactorError(RunstreamError):
+    """Base of every error the compactor raises."""
+
+
+class StoreWriteError(CompactorError):
+    """The destination failed an operation; ``path`` names the file or folder concerned.
+
+    Transient (the S3 server is down, a timeout): the worker retries with backoff and
+    commits nothing it has not written.
+    """
+
+    def __init__(self, message: str, path: str) -> None:
+        super().__init__(f"{message} (path {path})")
+        self.path = path
+
+
+class CorruptPartError(CompactorError):
+    """A file in the store does not hold the metric columns; ``path`` names it."""
+
+    def __init__(self, message: str, path: str) -> None:
+        super().__init__(f"{message} (path {path})")
+        self.path = path

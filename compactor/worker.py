@@ -1,0 +1,276 @@
+"""The compactor's loop: consume, buffer per run, write due buffers, merge ended runs, commit.
+
+Offsets are committed only after the files covering them are written: per partition, up to
+the first offset still held by an open buffer (or everything read when none is open). A
+crash anywhere loses nothing; after it the worker re-reads from the committed offsets, and
+the identities already in the store (loaded when it first meets a run) keep every point in
+exactly one file.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from compactor.buffer import BufferPolicy, RunBuffer, chunk_of
+from compactor.exceptions import StoreWriteError
+from compactor.layout import live_files, merged_name, parse_part_name, part_path, run_dir
+from compactor.parquet import decode, encode, merge_tables, points_table
+from compactor.snapshots import Snapshots
+from compactor.store import Store
+from runstream.source import EventSource, Record, SourceError
+from schemas.codec import Codec
+from schemas.events import EventBatch, RunEnded, decode_batch
+from schemas.exceptions import DecodeError
+from schemas.identifiers import UnsafeRunIdError, check_run_id
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class CompactorConfig:
+    """How the compactor batches its work.
+
+    Attributes:
+        policy: when a run's buffer is written.
+        poll_records: most records taken per poll.
+        poll_timeout_s: longest wait for records per poll.
+        commit_interval_s: at most one commit per this interval, unless a file was written.
+        merge_ended_runs: merge a run's files into one once it has ended.
+    """
+
+    policy: BufferPolicy = field(default_factory=BufferPolicy)
+    poll_records: int = 1_000
+    poll_timeout_s: float = 0.1
+    commit_interval_s: float = 1.0
+    merge_ended_runs: bool = True
+
+
+@dataclass(slots=True)
+class Stats:
+    """Counters of one worker, for logs and benchmarks."""
+
+    records: int = 0
+    points: int = 0
+    files: int = 0
+    merges: int = 0
+    skipped: int = 0
+    commits: int = 0
+
+
+class Compactor:
+    """One compactor worker over an event source and a store.
+
+    Args:
+        source: the consumer-group member (or local log) to read; the caller closes it.
+        store: the destination.
+        codec: the message codec.
+        config: batching settings.
+        snapshots: writes run state snapshots; None to write metric files only.
+        stop: set it to make :meth:`run` return (after a last flush and commit).
+    """
+
+    def __init__(
+        self,
+        source: EventSource,
+        store: Store,
+        codec: Codec,
+        config: CompactorConfig | None = None,
+        snapshots: Snapshots | None = None,
+        stop: threading.Event | None = None,
+    ) -> None:
+        self.source = source
+        self.store = store
+        self.codec = codec
+        self.config = config or CompactorConfig()
+        self.snapshots = snapshots
+        self.stop = stop or threading.Event()
+        self.stats = Stats()
+        self._buffers: dict[tuple[int, str], RunBuffer] = {}
+        self._position: dict[int, int] = {}
+        self._committed: dict[int, int] = {}
+        self._last_commit = 0.0
+        self._wrote = False
+
+    def run(self) -> Stats:
+        """Work until ``stop`` is set; then write what is pending and commit it.
+
+        Raises:
+            SourceError: the source failed fatally.
+        """
+        while not self.stop.is_set():
+            try:
+                self.step()
+            except StoreWriteError as error:  # only raised once stop is set
+                logger.warning("stopping with unwritten buffers: %s", error)
+                return self.stats
+        try:
+            self.flush(force=True)
+        except StoreWriteError as error:
+            logger.warning("final flush failed, nothing more committed: %s", error)
+        return self.stats
+
+    def step(self) -> int:
+        """Poll once, buffer what came, write due buffers, commit; the number of records.
+
+        Raises:
+            SourceError: the source failed fatally.
+            StoreWriteError: the store kept failing and ``stop`` was set.
+        """
+        records = self.source.poll(self.config.poll_records, self.config.poll_timeout_s)
+        now = time.monotonic()
+        for record in records:
+            self._take(record, now)
+        self._drop_revoked()
+        self.flush()
+        return len(records)
+
+    def flush(self, force: bool = False) -> None:
+        """Write every due buffer (every pending one if ``force``), then commit.
+
+        Raises:
+            StoreWriteError: the store kept failing and ``stop`` was set.
+        """
+        now = time.monotonic()
+        for key, buffer in list(self._buffers.items()):
+            if buffer.due(self.config.policy, now) or (force and buffer.pending):
+                self._write(buffer)
+                self._wrote = True
+                if buffer.ended or force:
+                    del self._buffers[key]
+        self._commit(now, self._wrote or force)
+        self._wrote = False
+
+    def _take(self, record: Record, now: float) -> None:
+        self.stats.records += 1
+        self._position[record.partition] = record.offset + 1
+        try:
+            batch = decode_batch(self.codec, record.value)
+            check_run_id(batch.run_id)
+        except (DecodeError, UnsafeRunIdError) as error:
+            self.stats.skipped += 1
+            logger.warning(
+                "skipping partition %d offset %d: %s", record.partition, record.offset, error
+            )
+            return
+        buffer = self._buffer(record.partition, batch.run_id)
+        chunk = chunk_of(batch, record.partition, record.offset, buffer.seen)
+        if chunk is not None:
+            buffer.add_chunk(chunk, now)
+            self.stats.points += len(chunk)
+        if batch.events:
+            self._take_events(buffer, batch, record.offset, now)
+        if buffer.ended or buffer.points >= self.config.policy.max_points:
+            self._write(buffer)  # at once: file boundaries never depend on poll sizes
+            self._wrote = True
+            if buffer.ended:
+                del self._buffers[(record.partition, batch.run_id)]
+
+    def _take_events(self, buffer: RunBuffer, batch: EventBatch, offset: int, now: float) -> None:
+        if self.snapshots is not None:
+            buffer.state = self.snapshots.apply(buffer.state, batch)
+            buffer.state_dirty = True
+            buffer.hold(offset, now)
+        if any(isinstance(event.payload, RunEnded) for event in batch.events):
+            buffer.ended = True
+            buffer.hold(offset, now)
+
+    def _buffer(self, partition: int, run_id: str) -> RunBuffer:
+        buffer = self._buffers.get((partition, run_id))
+        if buffer is None:
+            buffer = RunBuffer(run_id, partition)
+            for path in live_files(self.store.list_run(run_id)):
+                table = decode(self.store.read(path), path, ["producer_id", "sequence"])
+                self._load_identities(buffer, table)
+            if self.snapshots is not None:
+                buffer.state = self.snapshots.load(run_id)
+            self._buffers[(partition, run_id)] = buffer
+        return buffer
+
+    @staticmethod
+    def _load_identities(buffer: RunBuffer, table: Any) -> None:
+        producers = table["producer_id"].to_numpy()
+        sequences = table["sequence"].to_numpy()
+        for producer in set(producers.tolist()):
+            buffer.seen.add_array(producer, sequences[producers == producer])
+
+    def _write(self, buffer: RunBuffer) -> None:
+        if buffer.chunks:
+            first, last = buffer.offsets()
+            path = part_path(self.store.root, buffer.run_id, buffer.partition, first, last)
+            self.store.write(path, encode(points_table(buffer.chunks)))
+            self.stats.files += 1
+            logger.debug("wrote %d points of run %s to %s", buffer.points, buffer.run_id, path)
+        if buffer.state_dirty and self.snapshots is not None and buffer.state is not None:
+            self.snapshots.write(buffer.run_id, buffer.state)
+        if buffer.ended and self.config.merge_ended_runs:
+            self.merge(buffer.run_id, buffer.partition)
+        buffer.clear()
+
+    def merge(self, run_id: str, partition: int) -> str | None:
+        """Merge the live files of ``run_id`` from ``partition`` into one sorted file and
+        delete them; the merged file's path, or None if there was at most one file.
+
+        Readers listing with :func:`compactor.layout.live_files` see either the old files
+        or the merged one, never both, never neither.
+
+        Raises:
+            StoreWriteError: the store kept failing and ``stop`` was set.
+        """
+        files = [
+            path
+            for path in live_files(self.store.list_run(run_id))
+            if (span := parse_part_name(path)) is not None and span[0] == partition
+        ]
+        if len(files) < 2:
+            return None
+        spans = [span for path in files if (span := parse_part_name(path)) is not None]
+        merged = merge_tables([decode(self.store.read(path), path) for path in files])
+        target = f"{run_dir(self.store.root, run_id)}/" + merged_name(
+            partition, min(s[1] for s in spans), max(s[2] for s in spans)
+        )
+        self.store.write(target, encode(merged))
+        self.store.delete(path for path in files if path != target)
+        self.stats.merges += 1
+        logger.info("merged %d files of run %s into %s", len(files), run_id, target)
+        return target
+
+    def _drop_revoked(self) -> None:
+        assignment = getattr(self.source, "assignment", None)
+        if assignment is None:
+            return
+        assigned = set(assignment())
+        for partition in [p for p in self._position if p not in assigned]:
+            logger.info("partition %d revoked: dropping its buffers", partition)
+            del self._position[partition]
+            self._committed.pop(partition, None)
+            for key in [k for k in self._buffers if k[0] == partition]:
+                del self._buffers[key]
+
+    def _commit(self, now: float, urgent: bool) -> None:
+        if not urgent and now - self._last_commit < self.config.commit_interval_s:
+            return
+        holds: dict[int, int] = {}
+        for (partition, _), buffer in self._buffers.items():
+            if buffer.hold_offset is not None:
+                holds[partition] = min(holds.get(partition, buffer.hold_offset), buffer.hold_offset)
+        wanted = {p: holds.get(p, position) for p, position in self._position.items()}
+        changed = {p: o for p, o in wanted.items() if self._committed.get(p) != o}
+        self._last_commit = now
+        if not changed:
+            return
+        try:
+            self.source.commit(changed)
+        except SourceError as error:
+            logger.warning("commit failed, will retry: %s", error)
+            return
+        self._committed.update(changed)
+        self.stats.commits += 1
+
+    def positions(self) -> Mapping[int, int]:
+        """The offsets committed so far, per partition."""
+        return dict(self._committed)

@@ -1,0 +1,91 @@
+"""Fixtures of the compactor's unit tests: events built with schemas, an in-memory source."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import pytest
+
+from runstream.source import Record
+from schemas import Codec, Event, EventBatch, MetricColumns, Producer, RunEnded, encode_batch
+
+
+def build_metric_batch(
+    run_id: str,
+    producer: str,
+    first_sequence: int,
+    keys: Sequence[str],
+    start_step: int,
+    count: int,
+    ended: bool = False,
+) -> EventBatch:
+    """``count`` points per key in ``keys`` from ``start_step``; value = step * 0.5 + key index."""
+    columns = MetricColumns(keys=list(keys))
+    for step in range(start_step, start_step + count):
+        for index in range(len(keys)):
+            columns.key_index.append(index)
+            columns.steps.append(step)
+            columns.values.append(step * 0.5 + index)
+            columns.timestamps.append(1_700_000_000_000 + step)
+    events = (Event(1, RunEnded("FINISHED", 2)),) if ended else ()
+    return EventBatch(run_id, Producer(producer, "host", 1), first_sequence, events, columns)
+
+
+class ListSource:
+    """An EventSource over a fixed list of records, per partition, resuming at ``start``."""
+
+    def __init__(self, records: Sequence[Record], start: Mapping[int, int] | None = None) -> None:
+        self.records = [r for r in records if r.offset >= (start or {}).get(r.partition, 0)]
+        self.committed: dict[int, int] = dict(start or {})
+        self._at = 0
+
+    def poll(self, max_records: int, timeout: float) -> list[Record]:
+        taken = self.records[self._at : self._at + max_records]
+        self._at += len(taken)
+        return taken
+
+    def commit(self, positions: Mapping[int, int]) -> None:
+        self.committed.update(positions)
+
+    def close(self) -> None:
+        pass
+
+    @property
+    def exhausted(self) -> bool:
+        return self._at >= len(self.records)
+
+
+@pytest.fixture
+def metric_batch():  # type: ignore[no-untyped-def]
+    """Build a batch of metric columns: ``metric_batch(run, producer, first_seq, keys,
+    start_step, count, ended=False)``."""
+    return build_metric_batch
+
+
+@pytest.fixture
+def make_source():  # type: ignore[no-untyped-def]
+    """Build an in-memory source: ``make_source(records, start=None)``."""
+    return ListSource
+
+
+@pytest.fixture
+def codec() -> Codec:
+    return Codec()
+
+
+@pytest.fixture
+def records_of(codec: Codec):  # type: ignore[no-untyped-def]
+    """Turn (partition, batch) pairs into records with consecutive offsets per partition."""
+
+    def build(batches: Sequence[tuple[int, EventBatch]]) -> list[Record]:
+        offsets: dict[int, int] = {}
+        records = []
+        for partition, batch in batches:
+            offset = offsets.get(partition, 0)
+            offsets[partition] = offset + 1
+            records.append(
+                Record(partition, offset, batch.run_id.encode(), encode_batch(codec, batch))
+            )
+        return records
+
+    return build
