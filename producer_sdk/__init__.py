@@ -1,0 +1,80 @@
+"""Runstream's producer SDK: log runs, params, metrics, tags and log lines to Kafka, a local
+log, or nowhere (``noop://``), without making the training loop wait.
+
+Fluent use (the active run lives in a context variable)::
+
+    import producer_sdk as rs
+    with rs.start_run(run_name="baseline", tags={"team": "vision"}):
+        rs.log_params({"optim": {"lr": 1e-3}})
+        for step in range(1000):
+            rs.log_metric("loss", loss, step=step)
+
+Explicit use: ``Client(tracking_uri).start_run(...)`` returns a :class:`Run` with the same
+methods. Errors derive from :class:`SdkError` (see ``producer_sdk.exceptions``).
+"""
+
+from producer_sdk.client import Client
+from producer_sdk.exceptions import (
+    FlushError,
+    NoActiveRunError,
+    RunEndedError,
+    SdkError,
+    SinkError,
+    ValidationError,
+)
+from producer_sdk.fluent import (
+    active_run,
+    delete_run,
+    end_run,
+    flush,
+    get_client,
+    get_tracking_uri,
+    log,
+    log_metric,
+    log_metrics,
+    log_param,
+    log_parameters,
+    log_params,
+    persist_run,
+    set_labels,
+    set_tag,
+    set_tags,
+    set_tracking_uri,
+    start_run,
+    update_run_info,
+)
+from producer_sdk.run import MetricsLogger, Params, Run
+from producer_sdk.sinks import resend_spill_files
+
+__all__ = [
+    "Client",
+    "FlushError",
+    "MetricsLogger",
+    "NoActiveRunError",
+    "Params",
+    "Run",
+    "RunEndedError",
+    "SdkError",
+    "SinkError",
+    "ValidationError",
+    "active_run",
+    "delete_run",
+    "end_run",
+    "flush",
+    "get_client",
+    "get_tracking_uri",
+    "log",
+    "log_metric",
+    "log_metrics",
+    "log_param",
+    "log_parameters",
+    "log_params",
+    "persist_run",
+    "resend_spill_files",
+    "set_labels",
+    "set_tag",
+    "set_tags",
+    "set_tracking_uri",
+    "start_run",
+    "update_run_info",
+]
