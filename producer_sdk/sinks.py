@@ -348,9 +348,16 @@ class KafkaSink:
         return self.unacknowledged()
 
     def close(self, timeout: float) -> int:
-        """Flush up to ``timeout`` s, close the spill file (kept for a later resend) and return
-        how many events are not acknowledged."""
+        """Flush up to ``timeout`` s; spill what is still unacknowledged, close the spill file
+        (kept for a resend by a later run or ``runstream sync``) and return how many events
+        are not acknowledged."""
         left = self.flush(timeout) if self._producer is not None or self._spilled else 0
+        if self._in_flight and self._producer is not None and self._pid == os.getpid():
+            # Still unacknowledged: take them back from the producer (each delivery report
+            # then spills its batch), so they outlive this process in the spill file.
+            self._producer.purge(in_queue=True, in_flight=True, blocking=True)
+            self._producer.flush(0)
+            left = self.unacknowledged()
         if self._spill is not None:
             self._spill.close()
             self._spill = None

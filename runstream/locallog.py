@@ -163,7 +163,11 @@ def read_file(path: Path, start: int = 0) -> Iterator[Record]:
         raise LocalLogError(f"cannot open local log file {path}: {error}") from error
     index = 0
     try:
-        blocks = block_reader(file)
+        try:
+            blocks = block_reader(file)
+        except (ValueError, EOFError) as error:  # a header still being written, or torn
+            logger.debug("local log %s has no whole header yet: %s", path, error)
+            return
         while True:
             try:
                 block = next(blocks)

@@ -1,0 +1,117 @@
+"""Run handles: the seeds' call forms, ordering at the end, identities, fork safety."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from pathlib import Path
+
+import pytest
+
+from producer_sdk import Client, ValidationError
+from producer_sdk.environment import new_producer
+from runstream.locallog import read_log
+from schemas import Codec, MetricLogged, ParamLogged, RunEnded, decode_batch
+
+from .conftest import local_events, payloads
+
+
+def test_metric_forms_of_every_seed(local_client: Client) -> None:
+    run = local_client.start_run(run_id="forms-1", capture_code=False)
+    run.log_metric("a", 1.0, 3)  # Submarine / MLflow
+    run.log_metrics(step=4, b=2.0, c=3)  # Polyaxon
+    run.log_metrics([{"name": "d", "value": 4.0, "step": 5}, {"name": "e", "value": 5}])  # SAP
+    train = run.metrics("train")  # ML-Dash
+    train.log(loss=0.5, epoch=0)
+    train.log(loss=0.4, acc=0.7)
+    with pytest.raises(ValidationError):
+        run.log_metrics([{"value": 1.0}])
+    run.end()
+    points = {(p.key, p.step): p.value for p in payloads(local_client, MetricLogged)}
+    assert points == {
+        ("a", 3): 1.0,
+        ("b", 4): 2.0,
+        ("c", 4): 3.0,
+        ("d", 5): 4.0,
+        ("e", 0): 5.0,
+        ("train/loss", 0): 0.5,
+        ("train/epoch", 0): 0.0,
+        ("train/loss", 1): 0.4,
+        ("train/acc", 1): 0.7,
+    }
+
+
+def test_identities_are_contiguous_and_end_comes_last(local_client: Client) -> None:
+    run = local_client.start_run(run_id="ids-1", capture_code=False)
+    for step in range(25_000):
+        run.log_metric("loss", float(step), step)
+    run.log_param("p", 1)
+    run.end()
+    events = local_events(local_client)
+    producers = {e.id.producer for e in events}
+    assert len(producers) == 1
+    assert sorted(e.id.sequence for e in events) == list(range(25_003))
+    assert isinstance(events[-1].payload, RunEnded)
+    assert sum(isinstance(e.payload, MetricLogged) for e in events) == 25_000
+
+
+def test_oversized_batches_are_split(local_client: Client) -> None:
+    run = local_client.start_run(run_id="big-1", capture_code=False)
+    run.log_params({f"p{i}": "v" * 6000 for i in range(400)})  # ~2.4 MB of params
+    run.end()
+    codec = Codec()
+    folder = local_client.settings.tracking_uri.path / "events"
+    sizes = [len(r.value) for r in read_log(folder)]
+    assert max(sizes) < 1_000_000
+    assert len(payloads(local_client, ParamLogged)) == 400
+
+
+def test_producer_identity_from_environment() -> None:
+    producer = new_producer({"RANK": "3", "LOCAL_RANK": "1", "WORLD_SIZE": "8"})
+    assert (producer.rank, producer.local_rank, producer.world_size) == (3, 1, 8)
+    assert producer.pid == os.getpid() and len(producer.id) == 16
+    assert new_producer({"RANK": "x"}).rank is None
+    assert new_producer({}).id != producer.id
+
+
+def _child(run: object) -> None:
+    run.log_metric("child", 1.0)  # type: ignore[attr-defined]
+    run.client.close(10.0)  # type: ignore[attr-defined]
+
+
+def test_forked_child_writes_as_its_own_producer(local_client: Client) -> None:
+    run = local_client.start_run(run_id="fork-1", capture_code=False)
+    run.log_metric("parent", 1.0)
+    local_client.flush()
+    run.log_metric("parent", 2.0)  # queued in the parent at fork time: sent once, by it
+    process = multiprocessing.get_context("fork").Process(target=_child, args=(run,))
+    process.start()
+    process.join(30)
+    assert process.exitcode == 0
+    run.end()
+    codec = Codec()
+    folder = local_client.settings.tracking_uri.path / "events"
+    by_file: dict[int, list[str]] = {}
+    pids = set()
+    for record in read_log(folder):
+        batch = decode_batch(codec, record.value)
+        pids.add(batch.producer.pid)
+        by_file.setdefault(record.partition, []).extend(
+            e.payload.key for e in batch.logical_events() if isinstance(e.payload, MetricLogged)
+        )
+    assert sorted(sorted(keys) for keys in by_file.values()) == [["child"], ["parent", "parent"]]
+    assert pids == {os.getpid(), process.pid}
+
+
+def test_exported_names_are_sorted_and_real() -> None:
+    import producer_sdk
+
+    assert producer_sdk.__all__ == sorted(producer_sdk.__all__)
+    assert all(hasattr(producer_sdk, name) for name in producer_sdk.__all__)
+
+
+def test_spill_dir_default(tmp_path: Path) -> None:
+    from producer_sdk.client import default_spill_dir
+
+    assert default_spill_dir({"RUNSTREAM_SPILL_DIR": str(tmp_path)}) == tmp_path
+    assert default_spill_dir({"XDG_STATE_HOME": "/s"}) == Path("/s/runstream/spill")
