@@ -40,7 +40,7 @@ METRIC_SCHEMA = pa.schema(
         pa.field("value", pa.float64(), nullable=False),
         pa.field("producer_id", pa.string(), nullable=False),
         pa.field("sequence", pa.int64(), nullable=False),
-        pa.field("partition", pa.int32(), nullable=False),
+        pa.field("partition", pa.int64(), nullable=False),  # a local log file number is 63 bits
         pa.field("offset", pa.int64(), nullable=False),
     ]
 )

@@ -52,7 +52,7 @@ def points_table(chunks: Sequence[PointChunk]) -> pa.Table:
             pa.array(_concat([c.values for c in chunks], np.float64)),
             producers,
             pa.array(_concat([c.sequences for c in chunks], np.int64)),
-            pa.array(_concat([np.full(len(c), c.partition, np.int32) for c in chunks], np.int32)),
+            pa.array(_concat([np.full(len(c), c.partition, np.int64) for c in chunks], np.int64)),
             pa.array(_concat([np.full(len(c), c.offset, np.int64) for c in chunks], np.int64)),
         ],
         schema=METRIC_SCHEMA,
