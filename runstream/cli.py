@@ -16,6 +16,8 @@ from runstream.errors import RunstreamError
 
 COMMANDS: dict[str, str] = {
     "check": "runstream.check:check",
+    "demo": "runstream.demo:demo",
+    "process": "runstream.embedded_cli:process",
 }
 
 
