@@ -1,0 +1,32 @@
+"""The query layer: DuckDB over the Parquet store plus the live tail of the event log.
+
+Start with :class:`QueryEngine` (``QueryEngine.from_settings(Settings.resolve())``):
+``get_run``, ``search_runs`` (the filter language of :mod:`query.filters`),
+``get_metric_history`` (exact, or downsampled to min/max/last buckets),
+``get_metrics_history``, ``stats`` and ``sql`` with bound parameters.
+"""
+
+from query.engine import MetricStats, QueryEngine
+from query.exceptions import FilterError, PlotError, QueryError, RunNotFoundError, SqlError
+from query.filters import Compiled, compile_filter, compile_order
+from query.runs import LatestMetric, Run
+from query.tail import EventLog, KafkaEventLog, LocalEventLog, Tail
+
+__all__ = [
+    "Compiled",
+    "EventLog",
+    "FilterError",
+    "KafkaEventLog",
+    "LatestMetric",
+    "LocalEventLog",
+    "MetricStats",
+    "PlotError",
+    "QueryEngine",
+    "QueryError",
+    "Run",
+    "RunNotFoundError",
+    "SqlError",
+    "Tail",
+    "compile_filter",
+    "compile_order",
+]

@@ -1,0 +1,396 @@
+"""The query engine: DuckDB over the store's Parquet files, the tail of the event log, and the
+run states folded from it.
+
+Views (registered on each thread's cursor, fresh at every call):
+
+- ``runs(run_id, name, collection, status, start_time_us, end_time_us)``,
+  ``params(run_id, key, value)``, ``tags(...)``, ``labels(...)``,
+  ``metrics(run_id, key, value, step, timestamp, min, max)`` (latest point per key): from the
+  reducer's states (:mod:`stream_processor.state`), deleted runs left out.
+- ``metric_history(run_id, key, step, timestamp, value, producer_id, sequence, partition,
+  offset)``: every live Parquet file plus the tail's uncompacted points, each event identity
+  (producer_id, sequence) once.
+
+Run states come from folding the event log with the reducer (not from the compacted runs
+topic): the answer then includes the event logged a second ago, needs no stream processor to
+be running, and the embedded mode (local log files) uses the same code. The fold is
+incremental: each call reads only the records appended since the previous one.
+
+Parquet is read through pyarrow datasets over the store's fsspec filesystem, which measured
+as fast as DuckDB's registered fsspec filesystem (benchmarks/bench_query.py prints both) and
+lets the connection run with external access disabled: no statement can read or write a
+local file or install an extension.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+from fsspec import AbstractFileSystem
+
+from query.exceptions import RunNotFoundError, SqlError
+from query.filters import check_max_results, compile_filter, compile_order
+from query.runs import Run, run_from_state, state_tables, visible
+from query.store import all_files, run_dataset, run_files, run_watermarks, store_dataset, watermarks
+from query.tail import EmptyEventLog, EventLog, KafkaEventLog, LocalEventLog, Tail
+from runstream.filesystem import open_store
+from runstream.settings import Settings
+from schemas import Codec, Topics
+from schemas.identifiers import check_run_id
+
+logger = logging.getLogger(__name__)
+
+LOCAL_LOG_DIR = "log"
+"""The embedded mode's log folder under a file:// tracking URI's folder."""
+
+_MIN_STEP = -(2**63)
+_MAX_STEP = 2**63 - 1
+_POINT_COLUMNS = "step, timestamp, value, producer_id, sequence"
+_HISTORY_SCHEMA = pa.schema(
+    [("step", pa.int64()), ("timestamp", pa.int64()), ("value", pa.float64())]
+)
+
+
+@dataclass(frozen=True, slots=True)
+class MetricStats:
+    """Summary of one metric's deduplicated history (NaN ignored by min/max/mean/std)."""
+
+    count: int
+    min: float | None
+    max: float | None
+    mean: float | None
+    std: float | None
+    first_step: int | None
+    last_step: int | None
+    last_value: float | None
+
+
+class QueryEngine:
+    """Answers run and metric queries over an event log and a Parquet store.
+
+    Thread-safe: each thread gets its own DuckDB cursor of the engine's own connection.
+
+    Args:
+        log: the event log (Kafka events topic, or local log files).
+        fs: the store's filesystem (s3fs or local).
+        root: the store's root path in ``fs``.
+        codec: the message codec (one is built when None).
+    """
+
+    def __init__(
+        self, log: EventLog, fs: AbstractFileSystem, root: str, *, codec: Codec | None = None
+    ) -> None:
+        self._fs = fs
+        self._root = root.rstrip("/")
+        self._tail = Tail(log, codec)
+        self._db = duckdb.connect(
+            config={"enable_external_access": False, "lock_configuration": True}
+        )
+        self._local = threading.local()
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> QueryEngine:
+        """The engine of a tracking URI: the events topic for kafka://, the local log folder
+        for file://, nothing for noop://; the store of ``settings``.
+
+        Raises:
+            ConfigError: the store cannot be opened.
+        """
+        fs, root = open_store(settings)
+        log: EventLog
+        if settings.tracking_uri.scheme == "kafka":
+            log = KafkaEventLog(settings, Topics(settings.topic_prefix).events)
+        elif settings.tracking_uri.scheme == "file":
+            log = LocalEventLog(Path(settings.tracking_uri.path) / LOCAL_LOG_DIR)
+        else:
+            log = EmptyEventLog()
+        return cls(log, fs, root)
+
+    def __enter__(self) -> QueryEngine:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the DuckDB connection (and with it every thread's cursor)."""
+        self._db.close()
+
+    def _cursor(self) -> duckdb.DuckDBPyConnection:
+        cursor: duckdb.DuckDBPyConnection | None = getattr(self._local, "cursor", None)
+        if cursor is None:
+            cursor = self._db.cursor()
+            self._local.cursor = cursor
+        return cursor
+
+    def refresh(self) -> int:
+        """Read what the event log got since the last call; return how many records.
+
+        Raises:
+            SourceError, LocalLogError: the log cannot be read.
+        """
+        return self._tail.refresh()
+
+    # -- runs ------------------------------------------------------------------------------
+
+    def get_run(self, run_id: str) -> Run:
+        """The run ``run_id`` as of now.
+
+        Raises:
+            RunNotFoundError: no visible run has this id.
+            SourceError, LocalLogError: the log cannot be read.
+        """
+        self.refresh()
+        state = self._tail.states().get(run_id)
+        if state is None or state.is_deleted:
+            raise RunNotFoundError(run_id)
+        return run_from_state(state)
+
+    def search_runs(
+        self,
+        filter: str | None = None,
+        order_by: Sequence[str] | None = None,
+        max_results: int = 1000,
+    ) -> list[Run]:
+        """The runs matching ``filter`` (see :mod:`query.filters`), sorted by ``order_by``
+        (default: newest first), at most ``max_results``.
+
+        Raises:
+            FilterError: the filter, an order-by clause or max_results is malformed.
+            SourceError, LocalLogError: the log cannot be read.
+        """
+        where = compile_filter(filter)
+        order = compile_order(tuple(order_by or ()))
+        limit = check_max_results(max_results)
+        self.refresh()
+        states = {state.run_id: state for state in visible(self._tail.states())}
+        cursor = self._cursor()
+        self._register_states(cursor, states)
+        rows = cursor.execute(
+            f"SELECT r.run_id FROM runs r WHERE {where.sql} ORDER BY {order.sql} LIMIT ?",
+            [*where.params, *order.params, limit],
+        ).fetchall()
+        return [run_from_state(states[run_id]) for (run_id,) in rows]
+
+    def _register_states(
+        self, cursor: duckdb.DuckDBPyConnection, states: Mapping[str, Any]
+    ) -> None:
+        for name, table in state_tables(states.values()).items():
+            cursor.register(name, table)
+
+    # -- metric history --------------------------------------------------------------------
+
+    def _register_run_points(self, cursor: duckdb.DuckDBPyConnection, run_id: str) -> None:
+        files = run_files(self._fs, self._root, check_run_id(run_id))
+        cursor.register("_run_files", run_dataset(self._fs, files))
+        cursor.register("_run_tail", self._tail.points(run_id, run_watermarks(files)))
+
+    def _points_sql(self) -> str:
+        where = "WHERE key = $key AND step >= $lo AND step <= $hi"
+        return (
+            f"SELECT {_POINT_COLUMNS} FROM _run_files {where} "
+            f"UNION ALL SELECT {_POINT_COLUMNS} FROM _run_tail {where}"
+        )
+
+    def get_metric_history(
+        self,
+        run_id: str,
+        key: str,
+        *,
+        start_step: int | None = None,
+        end_step: int | None = None,
+        max_points: int | None = None,
+    ) -> pa.Table:
+        """Every point of metric ``key`` of run ``run_id`` with start_step <= step <= end_step,
+        each event once, sorted by (step, timestamp): columns step, timestamp (ms), value.
+
+        With ``max_points``, the step range is cut into at most that many equal buckets and
+        each non-empty bucket gives one row: ``step``/``timestamp``/``value`` of its last
+        point, its ``min`` and ``max`` value and ``first_step`` (a spike stays visible).
+
+        Raises:
+            UnsafeRunIdError: ``run_id`` is not a safe path segment.
+            QueryError: ``max_points`` is not a positive int.
+            SourceError, LocalLogError: the log cannot be read.
+        """
+        self.refresh()
+        cursor = self._cursor()
+        self._register_run_points(cursor, run_id)
+        bounds = {
+            "key": key,
+            "lo": _MIN_STEP if start_step is None else start_step,
+            "hi": _MAX_STEP if end_step is None else end_step,
+        }
+        if max_points is not None:
+            return self._downsample(cursor, bounds, max_points)
+        table = cursor.sql(
+            f"{self._points_sql()} ORDER BY step, timestamp, producer_id, sequence", params=bounds
+        ).to_arrow_table()
+        return _distinct_sorted(table)
+
+    def _downsample(
+        self, cursor: duckdb.DuckDBPyConnection, bounds: dict[str, Any], max_points: int
+    ) -> pa.Table:
+        if isinstance(max_points, bool) or not isinstance(max_points, int) or max_points < 1:
+            raise SqlError(f"max_points must be a positive int, not {max_points!r}")
+        # Duplicates of an event are the same point, so min, max and last need no dedupe.
+        sql = f"""
+            WITH points AS ({self._points_sql()}),
+            span AS (SELECT min(step) AS first, (max(step) - min(step) + $n) // $n AS width
+                     FROM points)
+            SELECT min(step) AS first_step,
+                   max(step) AS step,
+                   arg_max(timestamp, (step, timestamp, producer_id, sequence)) AS timestamp,
+                   arg_max(value, (step, timestamp, producer_id, sequence)) AS value,
+                   min(value) AS min,
+                   max(value) AS max
+            FROM points, span
+            GROUP BY (step - span.first) // span.width
+            ORDER BY step"""
+        return cursor.sql(sql, params={**bounds, "n": max_points}).to_arrow_table()
+
+    def get_metrics_history(
+        self,
+        run_ids: Sequence[str],
+        keys: Sequence[str],
+        *,
+        start_step: int | None = None,
+        end_step: int | None = None,
+        max_points: int | None = None,
+    ) -> pa.Table:
+        """:meth:`get_metric_history` of every (run, key) pair, as one table with ``run_id``
+        and ``key`` columns first.
+
+        Raises:
+            UnsafeRunIdError: a run id is not a safe path segment.
+            SourceError, LocalLogError: the log cannot be read.
+        """
+        tables = []
+        for run_id in run_ids:
+            for key in keys:
+                table = self.get_metric_history(
+                    run_id, key, start_step=start_step, end_step=end_step, max_points=max_points
+                )
+                table = table.add_column(0, "key", pa.array([key] * table.num_rows, pa.string()))
+                tables.append(
+                    table.add_column(0, "run_id", pa.array([run_id] * table.num_rows, pa.string()))
+                )
+        if not tables:
+            return pa.schema(
+                [("run_id", pa.string()), ("key", pa.string()), *_HISTORY_SCHEMA]
+            ).empty_table()
+        return pa.concat_tables(tables)
+
+    def stats(self, run_id: str, key: str) -> MetricStats:
+        """Count, min, max, mean, std, first/last step and last value of a metric's history.
+
+        Raises:
+            UnsafeRunIdError: ``run_id`` is not a safe path segment.
+            SourceError, LocalLogError: the log cannot be read.
+        """
+        history = self.get_metric_history(run_id, key)
+        if history.num_rows == 0:
+            return MetricStats(0, None, None, None, None, None, None, None)
+        values = history["value"].to_numpy()
+        steps = history["step"].to_numpy()
+        finite = values[~np.isnan(values)]
+        has = finite.size > 0
+        return MetricStats(
+            count=history.num_rows,
+            min=float(finite.min()) if has else None,
+            max=float(finite.max()) if has else None,
+            mean=float(finite.mean()) if has else None,
+            std=float(finite.std(ddof=1)) if finite.size > 1 else None,
+            first_step=int(steps[0]),
+            last_step=int(steps[-1]),
+            last_value=float(values[-1]),
+        )
+
+    # -- SQL -------------------------------------------------------------------------------
+
+    def sql(self, text: str, params: Sequence[Any] | Mapping[str, Any] | None = None) -> pa.Table:
+        """Run one SQL statement over the views and return its rows.
+
+        Values go in ``params`` (``?`` or ``$name`` placeholders), never into ``text``. The
+        connection has no access to local files or extensions.
+
+        Raises:
+            SqlError: DuckDB rejected the statement.
+            SourceError, LocalLogError: the log cannot be read.
+        """
+        cursor = self.views()
+        try:
+            relation = cursor.sql(text, params=params)
+            return pa.table({}) if relation is None else relation.to_arrow_table()
+        except duckdb.Error as error:
+            raise SqlError(f"{error} (in {text[:200]!r})") from error
+
+    def views(self) -> duckdb.DuckDBPyConnection:
+        """This thread's cursor with every view registered as of now (for callers that want
+        DuckDB's own API: relations, pandas, ...).
+
+        Raises:
+            SourceError, LocalLogError: the log cannot be read.
+        """
+        self.refresh()
+        cursor = self._cursor()
+        states = {state.run_id: state for state in visible(self._tail.states())}
+        self._register_states(cursor, states)
+        files = all_files(self._fs, self._root)
+        marks = watermarks(files)
+        tails = []
+        for run_id in self._tail.run_ids():
+            points = self._tail.points(run_id, marks.get(run_id, {}))
+            if points.num_rows:
+                tails.append(
+                    points.append_column(
+                        "run_id", pa.array([run_id] * points.num_rows, pa.string())
+                    )
+                )
+        cursor.register("_store_files", store_dataset(self._fs, self._root, files))
+        if tails:
+            cursor.register("_store_tail", pa.concat_tables(tails))
+        else:
+            cursor.register(
+                "_store_tail",
+                self._tail.points("", {}).append_column("run_id", pa.array([], pa.string())),
+            )
+        columns = (
+            'run_id, key, step, timestamp, value, producer_id, sequence, "partition", "offset"'
+        )
+        cursor.execute(
+            f"""CREATE OR REPLACE TEMP VIEW metric_history AS
+            SELECT {columns} FROM (
+                SELECT {columns} FROM _store_files
+                UNION ALL SELECT {columns} FROM _store_tail)
+            QUALIFY row_number() OVER (PARTITION BY producer_id, sequence
+                                       ORDER BY "partition", "offset") = 1"""
+        )
+        return cursor
+
+
+def _distinct_sorted(table: pa.Table) -> pa.Table:
+    """Drop repeated events from rows sorted by (step, timestamp, producer_id, sequence):
+    copies of one event are adjacent there."""
+    if table.num_rows > 1:
+        sequence = table["sequence"].to_numpy()
+        step = table["step"].to_numpy()
+        repeat = np.zeros(table.num_rows, dtype=bool)
+        repeat[1:] = (sequence[1:] == sequence[:-1]) & (step[1:] == step[:-1])
+        candidates = np.flatnonzero(repeat)
+        if candidates.size:
+            producers = table["producer_id"]
+            same = np.array(
+                [producers[int(i)] == producers[int(i) - 1] for i in candidates], dtype=bool
+            )
+            repeat[candidates] = same
+            table = table.filter(pa.array(~repeat))
+    return table.select(["step", "timestamp", "value"])

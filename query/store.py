@@ -1,0 +1,106 @@
+"""The compacted side: listing a store's metric files and opening them as Arrow datasets.
+
+Listings always go to the server (the fsspec listing cache is dropped first), so a file the
+compactor wrote a moment ago is seen. Only the live files (:func:`compactor.layout.live_files`)
+are read: files a merged file covers are hidden even before they are deleted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+import pyarrow as pa
+import pyarrow.dataset as ds
+from fsspec import AbstractFileSystem
+
+from compactor.layout import METRIC_SCHEMA, METRICS_DIR, live_files, parse_part_name, run_dir
+
+RUN_PARTITIONING = ds.partitioning(pa.schema([("run_id", pa.string())]), flavor="hive")
+
+
+@dataclass(frozen=True, slots=True)
+class MetricFile:
+    """One live metric file: its path, run and the offsets of one partition it covers."""
+
+    path: str
+    run_id: str
+    partition: int
+    first_offset: int
+    last_offset: int
+
+
+def run_files(fs: AbstractFileSystem, root: str, run_id: str) -> list[MetricFile]:
+    """The live metric files of one run, in name order (none if the run has no folder).
+
+    Raises:
+        UnsafeRunIdError: ``run_id`` is not a safe path segment.
+    """
+    folder = run_dir(root, run_id)
+    fs.invalidate_cache(folder)
+    try:
+        names = fs.ls(folder, detail=False)
+    except FileNotFoundError:
+        return []
+    return _files(run_id, names)
+
+
+def all_files(fs: AbstractFileSystem, root: str) -> list[MetricFile]:
+    """The live metric files of every run."""
+    base = f"{root}/{METRICS_DIR}"
+    fs.invalidate_cache(base)
+    found: list[MetricFile] = []
+    by_run: dict[str, list[str]] = {}
+    for name in fs.find(base):
+        folder = name.rsplit("/", 2)
+        if len(folder) == 3 and folder[1].startswith("run_id="):
+            by_run.setdefault(folder[1][len("run_id=") :], []).append(name)
+    for run_id, names in sorted(by_run.items()):
+        found.extend(_files(run_id, names))
+    return found
+
+
+def _files(run_id: str, names: Iterable[str]) -> list[MetricFile]:
+    files = []
+    for name in live_files(names):
+        span = parse_part_name(name)
+        if span is not None:
+            files.append(MetricFile(name, run_id, *span))
+    return files
+
+
+def watermarks(files: Iterable[MetricFile]) -> dict[str, dict[int, int]]:
+    """Per run, per partition: the greatest offset the files cover."""
+    marks: dict[str, dict[int, int]] = {}
+    for file in files:
+        run = marks.setdefault(file.run_id, {})
+        run[file.partition] = max(run.get(file.partition, -1), file.last_offset)
+    return marks
+
+
+def run_watermarks(files: Iterable[MetricFile]) -> Mapping[int, int]:
+    """Per partition: the greatest offset the files (of one run) cover."""
+    marks: dict[int, int] = {}
+    for file in files:
+        marks[file.partition] = max(marks.get(file.partition, -1), file.last_offset)
+    return marks
+
+
+def run_dataset(fs: AbstractFileSystem, files: list[MetricFile]) -> ds.Dataset:
+    """The files of one run as one Arrow dataset with the store's metric schema."""
+    return ds.dataset(
+        [file.path for file in files], schema=METRIC_SCHEMA, format="parquet", filesystem=fs
+    )
+
+
+def store_dataset(fs: AbstractFileSystem, root: str, files: list[MetricFile]) -> ds.Dataset:
+    """The files of many runs as one Arrow dataset: the metric schema plus ``run_id`` (from
+    the hive folder name)."""
+    return ds.dataset(
+        [file.path for file in files],
+        schema=METRIC_SCHEMA.append(pa.field("run_id", pa.string())),
+        format="parquet",
+        filesystem=fs,
+        partitioning=RUN_PARTITIONING,
+        partition_base_dir=f"{root}/{METRICS_DIR}",
+    )
