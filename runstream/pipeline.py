@@ -36,7 +36,8 @@ class PipelineError(RunstreamError):
 
 @dataclass(frozen=True)
 class DrainResult:
-    """What :func:`drain` did."""
+    """What :func:`drain` did: points and files the compactor wrote, and the number of runs
+    on the runs topic (deleted runs included, as tombstones)."""
 
     points: int
     files: int
@@ -124,9 +125,7 @@ def drain(settings: Settings, timeout: float = 300.0) -> DrainResult:
                 processor.wait(30)
             except subprocess.TimeoutExpired:
                 processor.kill()
-    states = {
-        record.key for record in read_topic(settings, topics.runs) if record.value is not None
-    }
+    states = {record.key for record in read_topic(settings, topics.runs)}
     logger.info("runs topic holds %d run states", len(states))
     return DrainResult(worker.stats.points, worker.stats.files, len(states))
 
