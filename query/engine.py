@@ -121,8 +121,9 @@ class QueryEngine:
         self.close()
 
     def close(self) -> None:
-        """Close the DuckDB connection (and with it every thread's cursor)."""
+        """Close the DuckDB connection (and with it every thread's cursor) and the log."""
         self._db.close()
+        self._tail.close()
 
     def _cursor(self) -> duckdb.DuckDBPyConnection:
         cursor: duckdb.DuckDBPyConnection | None = getattr(self._local, "cursor", None)
