@@ -162,11 +162,11 @@ class Batcher:
         events are not acknowledged (they stay spilled where the sink keeps them)."""
         if self._thread is None or self._closed:
             return 0
-        left = self.flush(timeout)
+        self.flush(timeout)
         self._closed = True
         self._wake.set()
         self._thread.join(timeout=5.0)
-        return left + self.sink.close(1.0)
+        return self.sink.close(0.0) + self._lost
 
     def _run(self) -> None:
         while not self._closed:

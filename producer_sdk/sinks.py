@@ -29,6 +29,7 @@ from schemas.topics import Topics
 logger = logging.getLogger(__name__)
 
 DEFAULT_MAX_IN_FLIGHT = 2_000_000
+_librdkafka_logger = logging.getLogger("producer_sdk.librdkafka")
 _KAFKA_DEFAULTS: dict[str, Any] = {"linger.ms": 5, "batch.size": 1_000_000}
 _KAFKA_FORCED: dict[str, Any] = {"acks": "all", "enable.idempotence": True}
 
@@ -205,13 +206,17 @@ class KafkaSink:
             self._producer = None
             self._reset_counters()
         if self._producer is None:
-            self._producer = Producer({**self._config, "error_cb": self._on_error})
+            self._producer = Producer(
+                {**self._config, "error_cb": self._on_error, "logger": _librdkafka_logger}
+            )
             self._pid = os.getpid()
         return self._producer
 
     def _on_error(self, error: KafkaError) -> None:
-        self._last_error = error.str()
-        logger.warning("kafka producer: %s", error.str())
+        text = error.str()
+        repeated = text == self._last_error
+        self._last_error = text
+        logger.log(logging.DEBUG if repeated else logging.WARNING, "kafka producer: %s", text)
 
     def send(self, run_id: str, value: bytes, events: int) -> None:
         """Produce the batch, or spill it when too much is unacknowledged.
@@ -291,7 +296,7 @@ class KafkaSink:
         """Serve delivery reports; resend spilled batches when the broker acknowledges."""
         producer = self._client()
         producer.poll(0)
-        if self._spilled == 0:
+        if self._spilled == 0 and self._resend is None:
             return
         if not (self._healthy or self._in_flight == 0):
             return
@@ -398,7 +403,7 @@ def resend_spill_files(settings: Settings, spill_dir: Path, timeout: float = 60.
             or a spill file cannot be read.
     """
     config = {**_KAFKA_DEFAULTS, **settings.kafka_config(), **_KAFKA_FORCED}
-    producer = Producer(config)
+    producer = Producer({**config, "logger": _librdkafka_logger})
     topic = Topics(settings.topic_prefix).events
     codec = Codec()
     pending: dict[Path, int] = {}

@@ -59,7 +59,7 @@ def test_oversized_batches_are_split(local_client: Client) -> None:
     run = local_client.start_run(run_id="big-1", capture_code=False)
     run.log_params({f"p{i}": "v" * 6000 for i in range(400)})  # ~2.4 MB of params
     run.end()
-    codec = Codec()
+    local_client.flush()
     folder = local_client.settings.tracking_uri.path / "events"
     sizes = [len(r.value) for r in read_log(folder)]
     assert max(sizes) < 1_000_000
@@ -89,6 +89,7 @@ def test_forked_child_writes_as_its_own_producer(local_client: Client) -> None:
     process.join(30)
     assert process.exitcode == 0
     run.end()
+    local_client.flush()
     codec = Codec()
     folder = local_client.settings.tracking_uri.path / "events"
     by_file: dict[int, list[str]] = {}
