@@ -18,6 +18,7 @@ COMMANDS: dict[str, str] = {
     "check": "runstream.check:check",
     "demo": "runstream.demo:demo",
     "process": "runstream.embedded_cli:process",
+    "sync": "runstream.embedded_cli:sync",
 }
 
 

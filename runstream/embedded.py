@@ -84,6 +84,12 @@ class LocalLogSource:
         self._pending = None  # exhausted: the next poll looks for new records
         return records
 
+    def rewind(self) -> None:
+        """Read every file from its beginning again (committed positions are kept until the
+        next commit)."""
+        self._read = {}
+        self._pending = None
+
     def commit(self, positions: Mapping[int, int]) -> None:
         """Durably remember ``file number -> next record index`` (merged with earlier ones).
 

@@ -22,3 +22,26 @@ def process(tracking_uri: str | None, store: str | None) -> None:
         f"processed {result.records} batches: {result.points} metric points into "
         f"{result.files} files ({result.merges} merged) under {settings.store}"
     )
+
+
+@click.command("sync")
+@click.option(
+    "--from", "source", default=None, help="file:///folder (default: RUNSTREAM_TRACKING_URI)."
+)
+@click.option("--to", "target", required=True, help="kafka://host:port of the events topic.")
+@click.option(
+    "--topic-prefix", default=None, help="Topic prefix at the target (default: runstream)."
+)
+@click.option(
+    "--all", "resend_all", is_flag=True, help="Send every event again, not only the new ones."
+)
+def sync(source: str | None, target: str, topic_prefix: str | None, resend_all: bool) -> None:
+    """Send a local (offline) log to Kafka; safe to run twice."""
+    from runstream.sync import sync as run_sync
+
+    sent = run_sync(
+        Settings.resolve(source),
+        Settings.resolve(target, topic_prefix=topic_prefix),
+        resend_all=resend_all,
+    )
+    click.echo(f"sent {sent} batches to {target}")

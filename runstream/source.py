@@ -9,6 +9,7 @@ the file's number and the batch's index in it), key and value.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -155,15 +156,20 @@ def read_topic(
         if not assignment:
             return
         consumer.assign(assignment)
+        progress = time.monotonic()
         while remaining:
-            messages = consumer.consume(10_000, timeout)
+            messages = consumer.consume(10_000, 0.2)  # returns early: never waits for 10k
             if not messages:  # compaction or control records may hide the last offsets
                 for tp in consumer.position([TopicPartition(topic, p) for p in remaining]):
                     if tp.offset >= remaining[tp.partition]:
                         del remaining[tp.partition]
-                if remaining and not consumer.assignment():
-                    raise SourceError(f"lost the assignment of {topic}")
+                if remaining and time.monotonic() - progress > timeout:
+                    raise SourceError(
+                        f"no progress reading {topic} for {timeout:g} s; partitions left: "
+                        f"{sorted(remaining)}"
+                    )
                 continue
+            progress = time.monotonic()
             for message in messages:
                 record = _to_record(message)
                 if record is None or record.partition not in remaining:
