@@ -1,0 +1,124 @@
+"""Fixtures of the processor's integration tests: produce batches, run workers as
+subprocesses (so they can be SIGKILLed), read the runs topic."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+
+import pytest
+from confluent_kafka import Producer
+
+from runstream.kafka_admin import ensure_topics
+from runstream.settings import Settings
+from runstream.source import read_topic
+from schemas import Codec, EventBatch, Topics, encode_batch
+from stream_processor.state import RunState, encode_state, fold
+
+ROOT = Path(__file__).parents[3]
+Worker = Callable[[str], subprocess.Popen[bytes]]
+
+
+def produce(settings: Settings, items: Iterable[EventBatch | tuple[bytes | None, bytes]]) -> int:
+    """Send batches (encoded) or raw (key, value) pairs to the events topic, in order."""
+    codec = Codec()
+    producer = Producer(settings.kafka_config(**{"enable.idempotence": True, "linger.ms": 20}))
+    topic = Topics(settings.topic_prefix).events
+    sent = 0
+    for item in items:
+        if isinstance(item, EventBatch):
+            key, value = item.run_id.encode(), encode_batch(codec, item)
+        else:
+            key, value = item
+        producer.produce(topic, value, key)
+        producer.poll(0)
+        sent += 1
+    assert producer.flush(30) == 0, "messages still unsent after 30 s"
+    return sent
+
+
+def live_runs(settings: Settings) -> dict[str, bytes]:
+    """The runs topic as a reader sees it: last value per key, tombstones removed."""
+    latest: dict[str, bytes | None] = {}
+    for record in read_topic(settings, Topics(settings.topic_prefix).runs):
+        assert record.key is not None
+        latest[record.key.decode()] = record.value
+    return {key: value for key, value in latest.items() if value is not None}
+
+
+def expected_runs(states: dict[str, RunState]) -> dict[str, bytes]:
+    """What the runs topic must hold for these states."""
+    codec = Codec()
+    return {run: encode_state(codec, s) for run, s in states.items() if not s.is_deleted}
+
+
+def wait_for_runs(
+    settings: Settings, batches: list[EventBatch], timeout: float = 180.0
+) -> dict[str, bytes]:
+    """Wait until the runs topic equals the reducer over ``batches``; fail with the diff."""
+    expected = expected_runs(fold(batches))
+    deadline = time.monotonic() + timeout
+    live: dict[str, bytes] = {}
+    while time.monotonic() < deadline:
+        live = live_runs(settings)
+        if live == expected:
+            return live
+        time.sleep(2)
+    missing = sorted(set(expected) - set(live))
+    extra = sorted(set(live) - set(expected))
+    differ = sorted(r for r in set(live) & set(expected) if live[r] != expected[r])
+    pytest.fail(
+        f"runs topic != reducer after {timeout} s: {len(missing)} missing {missing[:5]}, "
+        f"{len(extra)} extra {extra[:5]}, {len(differ)} differ {differ[:5]}"
+    )
+
+
+@pytest.fixture
+def topics(kafka_settings: Settings) -> Topics:
+    """This test's topics, created."""
+    return ensure_topics(kafka_settings)
+
+
+@pytest.fixture
+def start_worker(kafka_settings: Settings, unique: str, tmp_path: Path) -> Iterator[Worker]:
+    """Start a processor worker (``python -m stream_processor processor``) in this test's
+    consumer group; every worker still running at the end is stopped."""
+    started: list[subprocess.Popen[bytes]] = []
+    env = {
+        **os.environ,
+        "RUNSTREAM_TRACKING_URI": str(kafka_settings.tracking_uri),
+        "RUNSTREAM_TOPIC_PREFIX": kafka_settings.topic_prefix,
+    }
+
+    def start(name: str) -> subprocess.Popen[bytes]:
+        log = (tmp_path / f"{name}.log").open("ab")
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "stream_processor",
+                "processor",
+                "--app-id",
+                f"{unique}-processor",
+                "--data-dir",
+                str(tmp_path / name),
+                "--loglevel",
+                "WARNING",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        started.append(process)
+        return process
+
+    yield start
+    for process in started:
+        if process.poll() is None:
+            process.kill()
+            process.wait(30)
