@@ -10,7 +10,7 @@ import socket
 import subprocess
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -150,6 +150,3 @@ def private_kafka(tmp_path: Path) -> Iterator[PrivateKafka]:
     broker = PrivateKafka(free_port(), folder)
     yield broker
     broker.stop()
-
-
-EventsReader = Callable[[Settings], list[tuple[Producer, LogicalEvent]]]

@@ -116,3 +116,30 @@ def test_spill_dir_default(tmp_path: Path) -> None:
 
     assert default_spill_dir({"RUNSTREAM_SPILL_DIR": str(tmp_path)}) == tmp_path
     assert default_spill_dir({"XDG_STATE_HOME": "/s"}) == Path("/s/runstream/spill")
+
+
+def test_exit_flushes_without_an_explicit_flush(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    script = (
+        "from producer_sdk import Client\n"
+        f"client = Client('file://{tmp_path}/t', spill_dir=None)\n"
+        "run = client.start_run(run_id='exit-1', capture_code=False)\n"
+        "for step in range(50_000):\n"
+        "    run.log_metric('loss', 1.0, step)\n"
+    )
+    repo = Path(__file__).resolve().parents[3]
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        env={"PYTHONPATH": str(repo), "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    codec = Codec()
+    points = sum(
+        len(decode_batch(codec, r.value).metrics) for r in read_log(tmp_path / "t" / "events")
+    )
+    assert points == 50_000
