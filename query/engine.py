@@ -34,13 +34,22 @@ from typing import Any
 import duckdb
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 from fsspec import AbstractFileSystem
 
-from query.exceptions import RunNotFoundError, SqlError
+from query.exceptions import QueryError, RunNotFoundError, SqlError
 from query.filters import check_max_results, compile_filter, compile_order
 from query.runs import Run, run_from_state, state_tables, visible
-from query.store import all_files, run_dataset, run_files, run_watermarks, store_dataset, watermarks
-from query.tail import EmptyEventLog, EventLog, KafkaEventLog, LocalEventLog, Tail
+from query.store import (
+    POINT_COLUMNS,
+    PointCache,
+    all_files,
+    run_files,
+    run_watermarks,
+    store_dataset,
+    watermarks,
+)
+from query.tail import EmptyEventLog, EventLog, KafkaEventLog, LocalEventLog, Tail, filter_key
 from runstream.filesystem import open_store
 from runstream.settings import Settings
 from schemas import Codec, Topics
@@ -53,7 +62,16 @@ LOCAL_LOG_DIR = "log"
 
 _MIN_STEP = -(2**63)
 _MAX_STEP = 2**63 - 1
-_POINT_COLUMNS = "step, timestamp, value, producer_id, sequence"
+_POINT_COLUMNS = ", ".join(POINT_COLUMNS)
+_POINTS_SCHEMA = pa.schema(
+    [
+        ("step", pa.int64()),
+        ("timestamp", pa.int64()),
+        ("value", pa.float64()),
+        ("producer_id", pa.string()),
+        ("sequence", pa.int64()),
+    ]
+)
 _HISTORY_SCHEMA = pa.schema(
     [("step", pa.int64()), ("timestamp", pa.int64()), ("value", pa.float64())]
 )
@@ -83,12 +101,20 @@ class QueryEngine:
         fs: the store's filesystem (s3fs or local).
         root: the store's root path in ``fs``.
         codec: the message codec (one is built when None).
+        cache_bytes: memory kept for decoded metric files (immutable once written).
     """
 
     def __init__(
-        self, log: EventLog, fs: AbstractFileSystem, root: str, *, codec: Codec | None = None
+        self,
+        log: EventLog,
+        fs: AbstractFileSystem,
+        root: str,
+        *,
+        codec: Codec | None = None,
+        cache_bytes: int = 1 << 30,
     ) -> None:
         self._fs = fs
+        self._cache = PointCache(fs, cache_bytes)
         self._root = root.rstrip("/")
         self._tail = Tail(log, codec)
         self._db = duckdb.connect(
@@ -189,17 +215,26 @@ class QueryEngine:
 
     # -- metric history --------------------------------------------------------------------
 
-    def _register_run_points(self, cursor: duckdb.DuckDBPyConnection, run_id: str) -> None:
+    def _run_points(
+        self, run_id: str, key: str, start_step: int | None, end_step: int | None
+    ) -> tuple[pa.Table, bool]:
+        """The points of (run, key) in the step range from the files and the tail, and
+        whether their steps strictly increase (then they are sorted and have no repeats)."""
         files = run_files(self._fs, self._root, check_run_id(run_id))
-        cursor.register("_run_files", run_dataset(self._fs, files))
-        cursor.register("_run_tail", self._tail.points(run_id, run_watermarks(files)))
-
-    def _points_sql(self) -> str:
-        where = "WHERE key = $key AND step >= $lo AND step <= $hi"
-        return (
-            f"SELECT {_POINT_COLUMNS} FROM _run_files {where} "
-            f"UNION ALL SELECT {_POINT_COLUMNS} FROM _run_tail {where}"
-        )
+        tail = self._tail.points(run_id, run_watermarks(files))
+        parts = self._cache.points(files, key)
+        if tail.num_rows:
+            parts.append(filter_key(tail, key).select(list(POINT_COLUMNS)))
+        if not parts:
+            return _POINTS_SCHEMA.empty_table(), True
+        table = pa.concat_tables(parts).combine_chunks()
+        if start_step is not None or end_step is not None:
+            steps = table["step"]
+            lo = _MIN_STEP if start_step is None else start_step
+            hi = _MAX_STEP if end_step is None else end_step
+            table = table.filter(pc.and_(pc.greater_equal(steps, lo), pc.less_equal(steps, hi)))
+        steps = table["step"].to_numpy()
+        return table, bool(np.all(steps[1:] > steps[:-1]))
 
     def get_metric_history(
         self,
@@ -211,7 +246,8 @@ class QueryEngine:
         max_points: int | None = None,
     ) -> pa.Table:
         """Every point of metric ``key`` of run ``run_id`` with start_step <= step <= end_step,
-        each event once, sorted by (step, timestamp): columns step, timestamp (ms), value.
+        each event once, sorted by (step, timestamp, producer, sequence): columns step,
+        timestamp (ms), value.
 
         With ``max_points``, the step range is cut into at most that many equal buckets and
         each non-empty bucket gives one row: ``step``/``timestamp``/``value`` of its last
@@ -222,41 +258,42 @@ class QueryEngine:
             QueryError: ``max_points`` is not a positive int.
             SourceError, LocalLogError: the log cannot be read.
         """
+        if max_points is not None and (
+            isinstance(max_points, bool) or not isinstance(max_points, int) or max_points < 1
+        ):
+            raise QueryError(f"max_points must be a positive int, not {max_points!r}")
         self.refresh()
-        cursor = self._cursor()
-        self._register_run_points(cursor, run_id)
-        bounds = {
-            "key": key,
-            "lo": _MIN_STEP if start_step is None else start_step,
-            "hi": _MAX_STEP if end_step is None else end_step,
-        }
+        table, increasing = self._run_points(run_id, key, start_step, end_step)
         if max_points is not None:
-            return self._downsample(cursor, bounds, max_points)
-        table = cursor.sql(
-            f"{self._points_sql()} ORDER BY step, timestamp, producer_id, sequence", params=bounds
+            return self._downsample(table, increasing, max_points)
+        if increasing:  # the usual case: one writer, growing steps; nothing to sort or drop
+            return table.select(["step", "timestamp", "value"]).cast(_HISTORY_SCHEMA)
+        cursor = self._cursor()
+        cursor.register("_points", table)
+        ordered = cursor.sql(
+            f"SELECT {_POINT_COLUMNS} FROM _points ORDER BY step, timestamp, producer_id, sequence"
         ).to_arrow_table()
-        return _distinct_sorted(table)
+        return _distinct_sorted(ordered).cast(_HISTORY_SCHEMA)
 
-    def _downsample(
-        self, cursor: duckdb.DuckDBPyConnection, bounds: dict[str, Any], max_points: int
-    ) -> pa.Table:
-        if isinstance(max_points, bool) or not isinstance(max_points, int) or max_points < 1:
-            raise SqlError(f"max_points must be a positive int, not {max_points!r}")
-        # Duplicates of an event are the same point, so min, max and last need no dedupe.
+    def _downsample(self, table: pa.Table, increasing: bool, max_points: int) -> pa.Table:
+        # Copies of an event are the same point: min, max and last need no dedupe. With
+        # strictly increasing steps the last point of a bucket is the one of its max step.
+        order = "step" if increasing else "(step, timestamp, producer_id, sequence)"
+        cursor = self._cursor()
+        cursor.register("_points", table)
         sql = f"""
-            WITH points AS ({self._points_sql()}),
-            span AS (SELECT min(step) AS first, (max(step) - min(step) + $n) // $n AS width
-                     FROM points)
+            WITH span AS (SELECT min(step) AS first, (max(step) - min(step) + $n) // $n AS width
+                          FROM _points)
             SELECT min(step) AS first_step,
                    max(step) AS step,
-                   arg_max(timestamp, (step, timestamp, producer_id, sequence)) AS timestamp,
-                   arg_max(value, (step, timestamp, producer_id, sequence)) AS value,
+                   arg_max(timestamp, {order}) AS timestamp,
+                   arg_max(value, {order}) AS value,
                    min(value) AS min,
                    max(value) AS max
-            FROM points, span
+            FROM _points, span
             GROUP BY (step - span.first) // span.width
             ORDER BY step"""
-        return cursor.sql(sql, params={**bounds, "n": max_points}).to_arrow_table()
+        return cursor.sql(sql, params={"n": max_points}).to_arrow_table()
 
     def get_metrics_history(
         self,

@@ -7,11 +7,15 @@ are read: files a merged file covers are hidden even before they are deleted.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import threading
+from collections import OrderedDict
+from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import pyarrow as pa
 import pyarrow.dataset as ds
+import pyarrow.parquet as pq
 from fsspec import AbstractFileSystem
 
 from compactor.layout import METRIC_SCHEMA, METRICS_DIR, live_files, parse_part_name, run_dir
@@ -104,3 +108,65 @@ def store_dataset(fs: AbstractFileSystem, root: str, files: list[MetricFile]) ->
         partitioning=RUN_PARTITIONING,
         partition_base_dir=f"{root}/{METRICS_DIR}",
     )
+
+
+POINT_COLUMNS = ("step", "timestamp", "value", "producer_id", "sequence")
+"""The columns a history query reads."""
+
+
+class PointCache:
+    """Decoded points of (file, key), least recently used dropped past ``max_bytes``.
+
+    A metric file never changes once written (its name is its offset range; a rewrite after a
+    crash writes the same rows), so its decoded columns can be kept. Thread-safe.
+
+    Args:
+        fs: the store's filesystem.
+        max_bytes: memory budget (0 disables caching).
+        threads: files read in parallel on a miss.
+    """
+
+    def __init__(self, fs: AbstractFileSystem, max_bytes: int = 1 << 30, threads: int = 8) -> None:
+        self._fs = fs
+        self._max_bytes = max_bytes
+        self._threads = threads
+        self._lock = threading.Lock()
+        self._tables: OrderedDict[tuple[str, str], pa.Table] = OrderedDict()
+        self._bytes = 0
+
+    def points(self, files: Sequence[MetricFile], key: str) -> list[pa.Table]:
+        """The rows of ``key`` in each file (columns :data:`POINT_COLUMNS`), in file order."""
+        found: dict[str, pa.Table] = {}
+        with self._lock:
+            for file in files:
+                table = self._tables.get((file.path, key))
+                if table is not None:
+                    self._tables.move_to_end((file.path, key))
+                    found[file.path] = table
+        missing = [file.path for file in files if file.path not in found]
+        if missing:
+            with ThreadPoolExecutor(max_workers=min(self._threads, len(missing))) as pool:
+                for path, table in zip(
+                    missing, pool.map(lambda p: self._read(p, key), missing), strict=True
+                ):
+                    found[path] = table
+                    self._keep((path, key), table)
+        return [found[file.path] for file in files]
+
+    def _read(self, path: str, key: str) -> pa.Table:
+        table = pq.read_table(
+            path, filesystem=self._fs, columns=list(POINT_COLUMNS), filters=[("key", "=", key)]
+        )
+        return table.combine_chunks()
+
+    def _keep(self, entry: tuple[str, str], table: pa.Table) -> None:
+        if table.nbytes > self._max_bytes:
+            return
+        with self._lock:
+            if entry in self._tables:
+                return
+            self._tables[entry] = table
+            self._bytes += table.nbytes
+            while self._bytes > self._max_bytes:
+                _, dropped = self._tables.popitem(last=False)
+                self._bytes -= dropped.nbytes
