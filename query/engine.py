@@ -28,7 +28,6 @@ import logging
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import duckdb
@@ -50,15 +49,13 @@ from query.store import (
     watermarks,
 )
 from query.tail import EmptyEventLog, EventLog, KafkaEventLog, LocalEventLog, Tail, filter_key
+from runstream.embedded import events_folder
 from runstream.filesystem import open_store
 from runstream.settings import Settings
 from schemas import Codec, Topics
 from schemas.identifiers import check_run_id
 
 logger = logging.getLogger(__name__)
-
-LOCAL_LOG_DIR = "log"
-"""The embedded mode's log folder under a file:// tracking URI's folder."""
 
 _MIN_STEP = -(2**63)
 _MAX_STEP = 2**63 - 1
@@ -135,7 +132,7 @@ class QueryEngine:
         if settings.tracking_uri.scheme == "kafka":
             log = KafkaEventLog(settings, Topics(settings.topic_prefix).events)
         elif settings.tracking_uri.scheme == "file":
-            log = LocalEventLog(Path(settings.tracking_uri.path) / LOCAL_LOG_DIR)
+            log = LocalEventLog(events_folder(settings))
         else:
             log = EmptyEventLog()
         return cls(log, fs, root)
