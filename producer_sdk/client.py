@@ -11,6 +11,7 @@ import os
 import uuid
 import weakref
 from collections.abc import Mapping
+from multiprocessing import util as multiprocessing_util
 from pathlib import Path
 from typing import Any
 
@@ -77,7 +78,9 @@ class Client:
         self.batcher = Batcher(make_sink(self.settings, self.spill_dir, max_in_flight))
         self.exit_timeout = exit_timeout
         self._context_runs: list[Run] = []
-        atexit.register(_close_at_exit, weakref.ref(self))
+        reference = weakref.ref(self)
+        atexit.register(_close_at_exit, reference)
+        multiprocessing_util.register_after_fork(self, _close_at_child_exit)
 
     @property
     def tracking_uri(self) -> str:
@@ -193,6 +196,14 @@ class Client:
         hook = getattr(run, "_on_exit", None)
         if hook is not None:
             hook()
+
+
+def _close_at_child_exit(client: Client) -> None:
+    # A multiprocessing child ends with os._exit, which skips atexit handlers but runs
+    # multiprocessing's own finalizers: flush there too.
+    multiprocessing_util.Finalize(
+        None, _close_at_exit, args=(weakref.ref(client),), exitpriority=100
+    )
 
 
 def _close_at_exit(reference: weakref.ref[Client]) -> None:

@@ -124,7 +124,7 @@ class Run:
         self, key: Any, value: Any, step: Any, timestamp: Any
     ) -> tuple[str, float, int, int]:
         return (
-            self._keys.check(key, "key", self.run_id),
+            key if key in self._valid_keys else self._keys.check(key, "key", self.run_id),
             check.metric_value(value, str(key), self.run_id),
             check.step_value(step, self.run_id),
             int(time.time() * 1000)
