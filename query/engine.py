@@ -99,6 +99,8 @@ class QueryEngine:
         root: the store's root path in ``fs``.
         codec: the message codec (one is built when None).
         cache_bytes: memory kept for decoded metric files (immutable once written).
+        tail_limit: uncompacted points held before the tail is checked against the whole
+            store (otherwise a run's points are checked when the run is queried).
     """
 
     def __init__(
@@ -109,7 +111,9 @@ class QueryEngine:
         *,
         codec: Codec | None = None,
         cache_bytes: int = 1 << 30,
+        tail_limit: int = 2_000_000,
     ) -> None:
+        self._tail_limit = tail_limit
         self._fs = fs
         self._cache = PointCache(fs, cache_bytes)
         self._root = root.rstrip("/")
@@ -161,7 +165,17 @@ class QueryEngine:
         Raises:
             SourceError, LocalLogError: the log cannot be read.
         """
-        return self._tail.refresh()
+        count = self._tail.refresh()
+        if self._tail.size() > self._tail_limit:
+            self._prune_tail()
+        return count
+
+    def _prune_tail(self) -> None:
+        """Forget the tail points every run's files already hold (one store listing)."""
+        marks = watermarks(all_files(self._fs, self._root))
+        for run_id in self._tail.run_ids():
+            self._tail.points(run_id, marks.get(run_id, {}))
+        logger.debug("tail pruned to %d points", self._tail.size())
 
     # -- runs ------------------------------------------------------------------------------
 

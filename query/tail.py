@@ -264,6 +264,11 @@ class Tail:
         with self._lock:
             return dict(self._states)
 
+    def size(self) -> int:
+        """How many uncompacted points are held."""
+        with self._lock:
+            return sum(table.num_rows for held in self._points.values() for table in held.tables)
+
     def run_ids(self) -> list[str]:
         """The ids of every run with uncompacted points."""
         with self._lock:

@@ -41,8 +41,9 @@ class Stack:
             settings.kafka_config(acks="all", **{"enable.idempotence": True, "linger.ms": 5})
         )
 
-    def produce(self, batches: Iterable[EventBatch]) -> list[Sent]:
-        """Produce each batch as one message keyed by its run id; wait for every ack."""
+    def produce(self, batches: Iterable[EventBatch], partition: int | None = None) -> list[Sent]:
+        """Produce each batch as one message keyed by its run id (to ``partition`` if given);
+        wait for every ack."""
         sent: list[Sent] = []
         errors: list[str] = []
 
@@ -61,6 +62,7 @@ class Stack:
                 encode_batch(self.codec, batch),
                 key=batch.run_id.encode(),
                 on_delivery=delivered(batch),
+                **({} if partition is None else {"partition": partition}),
             )
             self._producer.poll(0)
         assert self._producer.flush(30) == 0, "messages not acknowledged within 30 s"
