@@ -90,13 +90,6 @@ def run_watermarks(files: Iterable[MetricFile]) -> Mapping[int, int]:
     return marks
 
 
-def run_dataset(fs: AbstractFileSystem, files: list[MetricFile]) -> ds.Dataset:
-    """The files of one run as one Arrow dataset with the store's metric schema."""
-    return ds.dataset(
-        [file.path for file in files], schema=METRIC_SCHEMA, format="parquet", filesystem=fs
-    )
-
-
 def store_dataset(fs: AbstractFileSystem, root: str, files: list[MetricFile]) -> ds.Dataset:
     """The files of many runs as one Arrow dataset: the metric schema plus ``run_id`` (from
     the hive folder name)."""
