@@ -6,7 +6,9 @@ in chunks (``take_events``), decodes and validates them (bad ones go to the dead
 topic with the reason in headers), folds each chunk's batches into the run states with the
 reducer, writes each changed state once per chunk to the table (RocksDB via rocksdict, with
 a changelog topic) and publishes it to the compacted runs topic (a tombstone when the run
-is deleted).
+is deleted), in the partition number of the run's events: the runs topic is co-partitioned
+with the event log whatever partitioner the producers used, so the states of a run always
+land in one partition and compaction keeps only the last.
 
 Delivery is at least once: faust flushes the producer before committing offsets, so a
 crash repeats some messages, and the reducer is idempotent, so the state is unchanged.
@@ -147,10 +149,13 @@ class _Folder:
                 await self._send_dead_letter(read)
                 continue
             self._apply(changed, read)
+        partition = events[0].message.partition
         for key, state in changed.items():
             data = encode_state(self._codec, state)
             self._table[key] = data
-            await self._runs.send(key=key, value=None if state.is_deleted else data)
+            await self._runs.send(
+                key=key, value=None if state.is_deleted else data, partition=partition
+            )
 
     def _apply(self, changed: dict[bytes, RunState], batch: EventBatch) -> None:
         key = batch.run_id.encode()

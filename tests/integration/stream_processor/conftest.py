@@ -1,5 +1,6 @@
-"""Fixtures of the processor's integration tests: produce batches, run workers as
-subprocesses (so they can be SIGKILLed), read the runs topic."""
+"""Fixtures of the processor's integration tests: this test's topics, workers run as
+subprocesses (so they can be SIGKILLed), producing batches, reading the runs topic, and
+waiting until it equals the reducer over the ground truth."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from stream_processor.state import RunState, encode_state, fold
 
 ROOT = Path(__file__).parents[3]
 Worker = Callable[[str], subprocess.Popen[bytes]]
+Item = EventBatch | tuple[bytes | None, bytes]
 
 
 def produce(settings: Settings, items: Iterable[EventBatch | tuple[bytes | None, bytes]]) -> int:
@@ -122,3 +124,37 @@ def start_worker(kafka_settings: Settings, unique: str, tmp_path: Path) -> Itera
         if process.poll() is None:
             process.kill()
             process.wait(30)
+
+
+@pytest.fixture
+def send(kafka_settings: Settings) -> Callable[[Iterable[Item]], int]:
+    """Send batches or raw (key, value) pairs to this test's events topic."""
+    return lambda items: produce(kafka_settings, items)
+
+
+@pytest.fixture
+def runs_equal_reducer(kafka_settings: Settings) -> Callable[[list[EventBatch]], dict[str, bytes]]:
+    """Wait until this test's runs topic equals the reducer over the batches given."""
+    return lambda batches: wait_for_runs(kafka_settings, batches)
+
+
+@pytest.fixture
+def replay_cli(kafka_settings: Settings) -> Callable[..., subprocess.CompletedProcess[str]]:
+    """Run ``python -m stream_processor replay ARGS`` against this test's topics."""
+    env = {
+        **os.environ,
+        "RUNSTREAM_TRACKING_URI": str(kafka_settings.tracking_uri),
+        "RUNSTREAM_TOPIC_PREFIX": kafka_settings.topic_prefix,
+    }
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "stream_processor", "replay", *args],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+
+    return run
