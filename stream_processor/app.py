@@ -48,6 +48,8 @@ class ProcessorOptions:
         partitions: partitions of the events topic (the table's changelog gets as many).
         chunk: at most this many messages are folded at once.
         within: seconds to wait for a chunk to fill before folding what has arrived.
+        session_timeout: seconds after which the group gives a silent (killed) worker's
+            partitions to the others.
     """
 
     app_id: str = "runstream-processor"
@@ -55,6 +57,7 @@ class ProcessorOptions:
     partitions: int = DEFAULT_PARTITIONS
     chunk: int = 2000
     within: float = 0.2
+    session_timeout: float = 10.0
 
 
 def create_app(settings: Settings, options: ProcessorOptions | None = None) -> faust.App:
@@ -84,6 +87,8 @@ def create_app(settings: Settings, options: ProcessorOptions | None = None) -> f
         broker_commit_interval=1.0,
         stream_buffer_maxsize=max(4096, options.chunk * 2),
         consumer_auto_offset_reset="earliest",
+        broker_session_timeout=options.session_timeout,
+        broker_heartbeat_interval=max(1.0, options.session_timeout / 4),
     )
     raw: dict[str, Any] = {
         "key_type": bytes,

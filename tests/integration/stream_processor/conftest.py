@@ -21,7 +21,7 @@ from schemas import Codec, EventBatch, Topics, encode_batch
 from stream_processor.state import RunState, encode_state, fold
 
 ROOT = Path(__file__).parents[3]
-Worker = Callable[[str], subprocess.Popen[bytes]]
+Worker = Callable[..., subprocess.Popen[bytes]]
 Item = EventBatch | tuple[bytes | None, bytes]
 
 
@@ -96,7 +96,7 @@ def start_worker(kafka_settings: Settings, unique: str, tmp_path: Path) -> Itera
         "RUNSTREAM_TOPIC_PREFIX": kafka_settings.topic_prefix,
     }
 
-    def start(name: str) -> subprocess.Popen[bytes]:
+    def start(name: str, *options: str) -> subprocess.Popen[bytes]:
         log = (tmp_path / f"{name}.log").open("ab")
         process = subprocess.Popen(
             [
@@ -110,6 +110,7 @@ def start_worker(kafka_settings: Settings, unique: str, tmp_path: Path) -> Itera
                 str(tmp_path / name),
                 "--loglevel",
                 "WARNING",
+                *options,
             ],
             cwd=ROOT,
             env=env,

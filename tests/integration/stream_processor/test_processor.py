@@ -34,7 +34,7 @@ def wait_for_progress(settings: Settings, at_least: int, timeout: float = 120.0)
 
 Send = Callable[[Iterable[Any]], int]
 Wait = Callable[[list[EventBatch]], dict[str, bytes]]
-Worker = Callable[[str], subprocess.Popen[bytes]]
+Worker = Callable[..., subprocess.Popen[bytes]]
 Replay = Callable[..., subprocess.CompletedProcess[str]]
 
 
@@ -84,18 +84,36 @@ def test_a_worker_killed_mid_stream_and_restarted_gives_the_same_state(
     start_worker: Worker,
     send: Send,
     runs_equal_reducer: Wait,
-    replay_cli: Replay,
 ) -> None:
     stream = workload(60, 30_000, seed=12)
-    half = len(stream.batches) // 2
-    send(stream.batches[:half])
-    worker = start_worker("w1")
-    wait_for_progress(kafka_settings, 10)
-    send(stream.batches[half:])
-    worker.send_signal(signal.SIGKILL)
-    assert worker.wait(30) == -signal.SIGKILL
+    third = len(stream.batches) // 3
+    send(stream.batches[: 2 * third])
+    backlogs = []
+    for round_ in range(2):  # small chunks, so that a kill lands mid-stream
+        worker = start_worker("w1", "--chunk", "5", "--within", "0.05")
+        wait_for_progress(kafka_settings, 10 * (round_ + 1))
+        worker.send_signal(signal.SIGKILL)
+        assert worker.wait(30) == -signal.SIGKILL
+        backlogs.append(
+            backlog(kafka_settings, topics.events, f"{kafka_settings.topic_prefix}-processor")
+        )
+        send(stream.batches[2 * third :] if round_ == 0 else [])
+    assert any(backlogs), "every kill came after the whole stream was processed"
     start_worker("w1")  # same data folder: RocksDB recovers from its files and the changelog
     runs_equal_reducer(stream.batches)
+
+
+def backlog(settings: Settings, topic: str, group: str) -> int:
+    """Messages of ``topic`` not yet committed by ``group``."""
+    consumer = Consumer(settings.kafka_config(**{"group.id": group}))
+    try:
+        partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+        committed = consumer.committed([TopicPartition(topic, p) for p in partitions], timeout=10)
+        return sum(
+            consumer.get_watermark_offsets(tp, 10)[1] - max(tp.offset, 0) for tp in committed
+        )
+    finally:
+        consumer.close()
 
 
 def test_two_workers_in_one_group_one_stopped_halfway_give_the_same_state(
