@@ -48,8 +48,10 @@ from query.filters import check_max_results, compile_filter, compile_order
 from query.runs import Run, run_from_state, state_tables, visible
 from query.store import (
     POINT_COLUMNS,
+    POINTS_SCHEMA,
     PointCache,
     all_files,
+    as_points,
     run_files,
     run_watermarks,
     store_dataset,
@@ -68,15 +70,6 @@ logger = logging.getLogger(__name__)
 _MIN_STEP = -(2**63)
 _MAX_STEP = 2**63 - 1
 _POINT_COLUMNS = ", ".join(POINT_COLUMNS)
-_POINTS_SCHEMA = pa.schema(
-    [
-        ("step", pa.int64()),
-        ("timestamp", pa.int64()),
-        ("value", pa.float64()),
-        ("producer_id", pa.string()),
-        ("sequence", pa.int64()),
-    ]
-)
 _HISTORY_SCHEMA = pa.schema(
     [("step", pa.int64()), ("timestamp", pa.int64()), ("value", pa.float64())]
 )
@@ -243,17 +236,14 @@ class QueryEngine:
         tail = self._tail.points(run_id, run_watermarks(files))
         parts = self._cache.points(files, key)
         if tail.num_rows:
-            parts.append(filter_key(tail, key).select(list(POINT_COLUMNS)))
-        if not parts:
-            return _POINTS_SCHEMA.empty_table(), True
-        table = pa.concat_tables(parts).combine_chunks()
+            parts.append(as_points(filter_key(tail, key)))
+        table = pa.concat_tables(parts) if parts else POINTS_SCHEMA.empty_table()
         if start_step is not None or end_step is not None:
             steps = table["step"]
             lo = _MIN_STEP if start_step is None else start_step
             hi = _MAX_STEP if end_step is None else end_step
             table = table.filter(pc.and_(pc.greater_equal(steps, lo), pc.less_equal(steps, hi)))
-        steps = table["step"].to_numpy()
-        return table, bool(np.all(steps[1:] > steps[:-1]))
+        return table, _strictly_increasing(table["step"])
 
     def get_metric_history(
         self,
@@ -432,6 +422,21 @@ class QueryEngine:
                                        ORDER BY "partition", "offset") = 1"""
         )
         return cursor
+
+
+def _strictly_increasing(steps: pa.ChunkedArray) -> bool:
+    """Whether the steps strictly increase, chunk by chunk and across chunk boundaries."""
+    previous: int | None = None
+    for chunk in steps.chunks:
+        if len(chunk) == 0:
+            continue
+        values = chunk.to_numpy()
+        if previous is not None and values[0] <= previous:
+            return False
+        if not np.all(values[1:] > values[:-1]):
+            return False
+        previous = int(values[-1])
+    return True
 
 
 def _distinct_sorted(table: pa.Table) -> pa.Table:
