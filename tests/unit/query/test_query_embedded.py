@@ -136,3 +136,19 @@ def test_cli_commands(logged: Settings, tmp_path: Path) -> None:
     )
     assert result.exit_code == 0, result.output
     assert "lr" in result.output and "0.5" in result.output
+
+
+def test_threads_query_one_engine_at_once(logged: Settings) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    with QueryEngine.from_settings(logged) as engine:
+
+        def ask(i: int) -> tuple[int, int, int]:
+            history = engine.get_metric_history("emb-1" if i % 2 else "emb-2", "loss")
+            runs = engine.search_runs("collection = 'exp'")
+            counted = engine.sql("SELECT count(*) AS n FROM params").to_pylist()[0]["n"]
+            return history.num_rows, len(runs), counted
+
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            answers = list(pool.map(ask, range(16)))
+    assert answers == [(100, 2, 1) if i % 2 == 0 else (1000, 2, 1) for i in range(16)]
