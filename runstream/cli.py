@@ -17,6 +17,7 @@ from runstream.errors import RunstreamError
 COMMANDS: dict[str, str] = {
     "check": "runstream.check:check",
     "demo": "runstream.demo:demo",
+    "emit": "producer_sdk.cli:emit",
     "process": "runstream.embedded_cli:process",
     "sync": "runstream.embedded_cli:sync",
 }

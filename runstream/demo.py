@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import click
+from rich.console import Console
 
 from runstream.settings import Settings
 
@@ -180,9 +181,7 @@ def demo(
     plot_path: Path,
 ) -> None:
     """Simulate a sweep of distributed training runs, run the pipeline, show the results."""
-    from rich.console import Console
-
-    console = Console()
+    console = Console(width=max(Console().width, 110))
     settings = Settings.resolve(tracking_uri, store, s3_endpoint=s3_endpoint)
     collection = f"sweep-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:4]}"
     jobs = sweep(collection, runs, workers, steps, settings)
@@ -204,10 +203,7 @@ def demo(
     _report(settings, collection, plot_path, console)
 
 
-def _run_pipeline(settings: Settings, console: object) -> None:
-    from rich.console import Console
-
-    assert isinstance(console, Console)
+def _run_pipeline(settings: Settings, console: Console) -> None:
     started = time.monotonic()
     if settings.tracking_uri.scheme == "file":
         from runstream.embedded import process
@@ -227,61 +223,56 @@ def _run_pipeline(settings: Settings, console: object) -> None:
     )
 
 
-def _report(settings: Settings, collection: str, plot_path: Path, console: object) -> None:
-    from rich.console import Console
+def _report(settings: Settings, collection: str, plot_path: Path, console: Console) -> None:
     from rich.table import Table
 
     from query.engine import QueryEngine
     from query.plots import plot_histories
 
-    assert isinstance(console, Console)
     engine = QueryEngine.from_settings(settings)
     try:
         found = engine.search_runs(f"collection = '{collection}'", order_by=["name"])
+        counts = {
+            row["run_id"]: row["points"]
+            for row in engine.sql(
+                "SELECT run_id, count(*) AS points FROM metric_history WHERE run_id IN "
+                "(SELECT run_id FROM runs WHERE collection = ?) GROUP BY run_id",
+                [collection],
+            ).to_pylist()
+        }
         table = Table(title=f"runs of {collection}")
-        for column in (
-            "run",
-            "name",
-            "status",
-            "lr",
-            "batch",
-            "best val/loss",
-            "final val/accuracy",
-            "points",
-        ):
-            table.add_column(
-                column, justify="right" if column not in ("run", "name", "status") else "left"
-            )
+        for column in ("run", "status", "lr", "batch", "best val/loss", "val/accuracy", "points"):
+            table.add_column(column, justify="left" if column in ("run", "status") else "right")
         best = min(found, key=lambda r: r.metrics["val/loss"].min) if found else None
         histories = {}
         for run in found:
             val = run.metrics.get("val/loss")
             accuracy = run.metrics.get("val/accuracy")
-            count = engine.stats(run.run_id, "train/loss").count
-            style = "bold green" if run is best else None
             table.add_row(
                 run.run_id,
-                run.name or "",
                 run.status or "",
                 run.params.get("optimizer.lr", ""),
                 run.params.get("batch_size", ""),
                 f"{val.min:.4f}" if val else "-",
                 f"{accuracy.value:.4f}" if accuracy else "-",
-                f"{count:,}",
-                style=style,
+                f"{counts.get(run.run_id, 0):,}",
+                style="bold green" if run is best else None,
             )
             histories[f"{run.name} ({run.run_id})"] = engine.get_metric_history(
                 run.run_id, "train/loss", max_points=500
             )
         console.print(table)
         written = plot_histories(
-            histories, plot_path, title=f"train/loss — {collection}", ylabel="train/loss"
+            histories, plot_path, title=f"train/loss, {collection}", ylabel="train/loss"
         )
     finally:
         engine.close()
+    if best is not None:
+        console.print(f"best run: [bold green]{best.run_id}[/] ({best.name})")
     console.print(f"loss curves: [cyan]{written.resolve()}[/]")
+    example = found[0].run_id if found else "RUN"
     console.print(
         "next: [bold]runstream runs[/] (every run), "
-        f"[bold]runstream history {found[0].run_id if found else 'RUN'} val/loss[/], "
+        f"[bold]runstream history {example} val/loss --plot val.png[/], "
         '[bold]runstream sql "SELECT * FROM runs"[/]'
     )
