@@ -54,3 +54,7 @@ def main(verbose: int) -> None:
     """Runstream: an event-sourced experiment tracker over Kafka."""
     level = logging.WARNING - 10 * min(verbose, 2)
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+if __name__ == "__main__":
+    main()

@@ -86,6 +86,7 @@ def drain(settings: Settings, timeout: float = 300.0) -> DrainResult:
     Raises:
         PipelineError: they did not catch up within ``timeout`` s, or the processor died.
     """
+    from compactor.exceptions import StoreWriteError
     from compactor.snapshots import Snapshots
     from compactor.store import Store
     from compactor.worker import Compactor
@@ -103,9 +104,11 @@ def drain(settings: Settings, timeout: float = 300.0) -> DrainResult:
         )
         try:
             fs, root = open_store(settings)
-            store = Store(fs, root)
+            stop = threading.Event()  # set at the deadline: stops the store's retries too
+            timer = threading.Timer(max(0.0, deadline - time.monotonic()), stop.set)
+            timer.start()
+            store = Store(fs, root, stop=stop)
             codec = Codec()
-            stop = threading.Event()
             source = KafkaSource(settings, topics.events, COMPACTOR_GROUP)
             worker = Compactor(source, store, codec, snapshots=Snapshots(store, codec), stop=stop)
             try:
@@ -114,7 +117,12 @@ def drain(settings: Settings, timeout: float = 300.0) -> DrainResult:
                     for _ in range(20):
                         worker.step()
                     worker.flush(force=True)
+            except StoreWriteError as error:
+                raise PipelineError(
+                    f"the compactor could not write to {settings.store}: {error}"
+                ) from error
             finally:
+                timer.cancel()
                 source.close()
             while not caught_up(settings, topics.events, PROCESSOR_GROUP, targets):
                 _check(processor, deadline, "stream processor")
