@@ -55,7 +55,7 @@ def sweep(
     jobs = []
     for index in range(runs):
         learning_rate = LEARNING_RATES[index % len(LEARNING_RATES)]
-        batch_size = BATCH_SIZES[(index // len(LEARNING_RATES)) % len(BATCH_SIZES)]
+        batch_size = BATCH_SIZES[index % len(BATCH_SIZES)]
         run_id = f"{collection}-{index}"
         for rank in range(workers):
             jobs.append(
