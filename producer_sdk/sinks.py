@@ -21,6 +21,7 @@ from confluent_kafka import KafkaError, Producer
 from producer_sdk.exceptions import SinkError
 from runstream.locallog import LocalLogError, LogWriter, is_locked, log_files, read_file
 from runstream.settings import Settings
+from runstream.sync import DeliveryError, produce_records
 from schemas.codec import Codec
 from schemas.events import decode_batch
 from schemas.exceptions import DecodeError
@@ -392,55 +393,29 @@ def _event_count(codec: Codec, value: bytes, path: Path) -> int:
 
 def resend_spill_files(settings: Settings, spill_dir: Path, timeout: float = 60.0) -> int:
     """Produce every batch of every spill file in ``spill_dir`` that no live process holds,
-    wait for the acknowledgements and delete the files fully acknowledged. The batches keep
+    file by file, deleting each file once all its batches are acknowledged. The batches keep
     their bytes, so their event identities (producer id, sequence) are unchanged and readers
     deduplicate any batch that had reached Kafka before.
 
     Returns the number of events resent and acknowledged.
 
     Raises:
-        SinkError: some events were not acknowledged within ``timeout`` (their files are kept),
-            or a spill file cannot be read.
+        SinkError: a file's batches were not all acknowledged within ``timeout`` (that file
+            and the ones after it are kept), or a spill file cannot be read.
     """
-    config = {**_KAFKA_DEFAULTS, **settings.kafka_config(), **_KAFKA_FORCED}
-    producer = Producer({**config, "logger": _librdkafka_logger})
+    producer = Producer({**_KAFKA_DEFAULTS, **settings.kafka_config(), **_KAFKA_FORCED})
     topic = Topics(settings.topic_prefix).events
     codec = Codec()
-    pending: dict[Path, int] = {}
-    failed: dict[Path, str] = {}
     sent = 0
-
-    def delivered(path: Path, error: Any, message: Any) -> None:
-        if error is not None:
-            failed[path] = error.str()
-        else:
-            pending[path] -= 1
-
-    files = [path for path in log_files(spill_dir) if not is_locked(path)]
-    for path in files:
-        pending[path] = 0
-        for record in read_file(path):
-            sent += _event_count(codec, record.value, path)
-            while True:
-                try:
-                    producer.produce(
-                        topic,
-                        record.value,
-                        record.key,
-                        on_delivery=functools.partial(delivered, path),
-                    )
-                    break
-                except BufferError:
-                    producer.poll(0.1)
-            pending[path] += 1
-            producer.poll(0)
-    remaining = producer.flush(timeout)
-    for path, count in pending.items():
-        if count == 0 and path not in failed:
-            path.unlink(missing_ok=True)
-    if remaining or failed:
-        raise SinkError(
-            f"resending {len(files)} spill files to {topic}: {remaining} messages unacknowledged "
-            f"after {timeout:g} s, failures: {failed or 'none'}; the files are kept"
-        )
+    for path in log_files(spill_dir):
+        if is_locked(path):
+            continue
+        records = list(read_file(path))
+        events = sum(_event_count(codec, record.value, path) for record in records)
+        try:
+            produce_records(producer, topic, records, timeout)
+        except DeliveryError as error:
+            raise SinkError(f"resending spill file {path}: {error}; the file is kept") from error
+        path.unlink(missing_ok=True)
+        sent += events
     return sent

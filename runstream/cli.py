@@ -16,9 +16,13 @@ from runstream.errors import RunstreamError
 
 COMMANDS: dict[str, str] = {
     "check": "runstream.check:check",
+    "compare": "query.cli:compare",
     "demo": "runstream.demo:demo",
     "emit": "producer_sdk.cli:emit",
+    "history": "query.cli:history",
     "process": "runstream.embedded_cli:process",
+    "runs": "query.cli:runs",
+    "sql": "query.cli:sql",
     "sync": "runstream.embedded_cli:sync",
 }
 

@@ -231,7 +231,8 @@ def _report(settings: Settings, collection: str, plot_path: Path, console: Conso
 
     engine = QueryEngine.from_settings(settings)
     try:
-        found = engine.search_runs(f"collection = '{collection}'", order_by=["name"])
+        quoted = collection.replace("'", "''")
+        found = engine.search_runs(f"collection = '{quoted}'", order_by=["name"])
         counts = {
             row["run_id"]: row["points"]
             for row in engine.sql(
