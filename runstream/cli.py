@@ -16,11 +16,14 @@ from runstream.errors import RunstreamError
 
 COMMANDS: dict[str, str] = {
     "check": "runstream.check:check",
+    "compactor": "compactor.cli:compactor",
     "compare": "query.cli:compare",
     "demo": "runstream.demo:demo",
     "emit": "producer_sdk.cli:emit",
     "history": "query.cli:history",
     "process": "runstream.embedded_cli:process",
+    "processor": "stream_processor.cli:processor",
+    "replay": "stream_processor.cli:replay",
     "runs": "query.cli:runs",
     "sql": "query.cli:sql",
     "sync": "runstream.embedded_cli:sync",
