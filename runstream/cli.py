@@ -23,7 +23,7 @@ COMMANDS: dict[str, str] = {
     "history": "query.cli:history",
     "process": "runstream.embedded_cli:process",
     "processor": "stream_processor.cli:processor",
-    "replay": "stream_processor.cli:replay",
+    "replay": "stream_processor.cli:replay_command",
     "runs": "query.cli:runs",
     "sql": "query.cli:sql",
     "sync": "runstream.embedded_cli:sync",
