@@ -95,6 +95,7 @@ class Compactor:
         self._committed: dict[int, int] = {}
         self._last_commit = 0.0
         self._wrote = False
+        self.assigned: frozenset[int] = frozenset()
 
     def run(self) -> Stats:
         """Work until ``stop`` is set; then write what is pending and commit it.
@@ -183,7 +184,12 @@ class Compactor:
         buffer = self._buffers.get((partition, run_id))
         if buffer is None:
             buffer = RunBuffer(run_id, partition)
-            for path in live_files(self.store.list_run(run_id)):
+            names = self.store.list_run(run_id)
+            live = live_files(names)
+            hidden = [n for n in names if parse_part_name(n) is not None and n not in live]
+            if hidden:  # a merge was interrupted after writing its file: finish it
+                self.store.delete(hidden)
+            for path in live:
                 table = decode(self.store.read(path), path, ["producer_id", "sequence"])
                 self._load_identities(buffer, table)
             if self.snapshots is not None:
@@ -243,7 +249,8 @@ class Compactor:
         assignment = getattr(self.source, "assignment", None)
         if assignment is None:
             return
-        assigned = set(assignment())
+        assigned = frozenset(assignment())
+        self.assigned = assigned
         for partition in [p for p in self._position if p not in assigned]:
             logger.info("partition %d revoked: dropping its buffers", partition)
             del self._position[partition]

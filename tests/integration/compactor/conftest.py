@@ -1,0 +1,336 @@
+"""Fixtures of the compactor's integration tests: a fresh events topic, a producer of
+schema-built batches, compactor workers in threads or processes, a private S3 server."""
+
+from __future__ import annotations
+
+import os
+import random
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import SimpleNamespace
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from confluent_kafka import Producer as KafkaProducer
+
+import compactor
+from compactor import BufferPolicy, Compactor, CompactorConfig, Snapshots, Stats, Store
+from compactor.layout import METRICS_DIR, live_files
+from runstream.filesystem import open_store
+from runstream.kafka_admin import ensure_topics
+from runstream.settings import Settings
+from runstream.source import KafkaSource
+from schemas import Codec, Event, EventBatch, MetricColumns, Producer, RunEnded, encode_batch
+
+REPO = Path(compactor.__file__).resolve().parent.parent
+PARTITIONS = 4
+
+
+def metric_batch(
+    run_id: str,
+    producer: str,
+    first_sequence: int,
+    keys: Sequence[str],
+    start_step: int,
+    count: int,
+    ended: bool = False,
+) -> EventBatch:
+    """``count`` steps of every key in ``keys``; value = step * 0.5 + key index; a RunEnded
+    after the points when ``ended`` (it takes the next sequence)."""
+    columns = MetricColumns(keys=list(keys))
+    for step in range(start_step, start_step + count):
+        for index in range(len(keys)):
+            columns.key_index.append(index)
+            columns.steps.append(step)
+            columns.values.append(step * 0.5 + index)
+            columns.timestamps.append(1_700_000_000_000 + step)
+    events = (Event(time.time_ns() // 1000, RunEnded("FINISHED", 1)),) if ended else ()
+    return EventBatch(run_id, Producer(producer, "host", 1), first_sequence, events, columns)
+
+
+def truth_of(
+    batches: Iterable[EventBatch],
+) -> dict[tuple[str, str, int], tuple[str, int, int, float]]:
+    """(run, producer, sequence) -> (key, step, timestamp, value) of every point."""
+    truth = {}
+    for batch in batches:
+        for event in batch.logical_events():
+            payload = event.payload
+            if type(payload).__name__ == "MetricLogged":
+                truth[(batch.run_id, event.id.producer, event.id.sequence)] = (
+                    payload.key,  # type: ignore[union-attr]
+                    payload.step,  # type: ignore[union-attr]
+                    payload.timestamp,  # type: ignore[union-attr]
+                    payload.value,  # type: ignore[union-attr]
+                )
+    return truth
+
+
+def store_rows(settings: Settings) -> list[tuple[str, str, pa.Table]]:
+    """(run id, path, table) of every live metric file of the store."""
+    fs, root = open_store(settings)
+    fs.invalidate_cache()
+    folder = f"{root}/{METRICS_DIR}"
+    if not fs.exists(folder):
+        return []
+    found = []
+    for run_folder in fs.ls(folder, detail=False, refresh=True):
+        run_id = run_folder.rsplit("run_id=", 1)[1]
+        for path in live_files(fs.ls(run_folder, detail=False, refresh=True)):
+            with fs.open(path, "rb") as handle:
+                found.append((run_id, path, pq.read_table(handle)))
+    return found
+
+
+def store_points(
+    settings: Settings,
+) -> list[tuple[tuple[str, str, int], tuple[str, int, int, float]]]:
+    """Every row of the live metric files as ((run, producer, sequence), (key, step, ts, value))."""
+    points = []
+    for run_id, _, table in store_rows(settings):
+        columns = [
+            table[c].to_pylist()
+            for c in ("producer_id", "sequence", "key", "step", "timestamp", "value")
+        ]
+        for producer, sequence, key, step, timestamp, value in zip(*columns, strict=True):
+            points.append(((run_id, producer, sequence), (key, step, timestamp, value)))
+    return points
+
+
+def wait_for(condition: Callable[[], bool], timeout: float, what: str, every: float = 0.5) -> float:
+    """Seconds until ``condition()`` held; fail the test after ``timeout``."""
+    start = time.monotonic()
+    while not condition():
+        if time.monotonic() - start > timeout:
+            pytest.fail(f"{what}: not within {timeout:.0f}s")
+        time.sleep(every)
+    return time.monotonic() - start
+
+
+@pytest.fixture
+def events_topic(s3_settings: Settings) -> str:
+    """A fresh events topic of this test's own (PARTITIONS partitions)."""
+    return ensure_topics(s3_settings, partitions=PARTITIONS).events
+
+
+@pytest.fixture
+def produce(s3_settings: Settings, events_topic: str) -> Callable[[Iterable[EventBatch]], None]:
+    """Produce batches to the events topic, keyed by run id, acknowledged (acks=all)."""
+    codec = Codec()
+    producer = KafkaProducer(
+        s3_settings.kafka_config(**{"acks": "all", "enable.idempotence": True, "linger.ms": 5})
+    )
+
+    def send(batches: Iterable[EventBatch]) -> None:
+        for batch in batches:
+            producer.produce(events_topic, encode_batch(codec, batch), batch.run_id.encode())
+            producer.poll(0)
+        assert producer.flush(30) == 0, "messages left unacknowledged"
+
+    return send
+
+
+@dataclass
+class Worker:
+    """A compactor worker running in a thread."""
+
+    compactor: Compactor
+    thread: threading.Thread
+    stats: list[Stats] = field(default_factory=list)
+
+    def stop(self) -> Stats:
+        self.compactor.stop.set()
+        self.thread.join(60)
+        assert not self.thread.is_alive(), "compactor did not stop"
+        return self.compactor.stats
+
+
+@pytest.fixture
+def start_worker(
+    s3_settings: Settings, events_topic: str, unique: str
+) -> Iterator[Callable[..., Worker]]:
+    """Start a compactor worker thread: ``start_worker(store_settings=None, **config)``."""
+    workers: list[Worker] = []
+    sources: list[KafkaSource] = []
+
+    def start(
+        store_settings: Settings | None = None, policy: BufferPolicy | None = None, **config: object
+    ) -> Worker:
+        stop = threading.Event()
+        fs, root = open_store(store_settings or s3_settings)
+        store = Store(fs, root, stop=stop)
+        codec = Codec()
+        source = KafkaSource(s3_settings, events_topic, f"{unique}-compactor")
+        sources.append(source)
+        worker = Compactor(
+            source,
+            store,
+            codec,
+            CompactorConfig(policy=policy or BufferPolicy(), **config),  # type: ignore[arg-type]
+            snapshots=Snapshots(store, codec),
+            stop=stop,
+        )
+        thread = threading.Thread(target=worker.run, daemon=True)
+        thread.start()
+        handle = Worker(worker, thread)
+        workers.append(handle)
+        return handle
+
+    yield start
+    for handle in workers:
+        if handle.thread.is_alive():
+            handle.stop()
+    for source in sources:
+        source.close()
+
+
+@pytest.fixture
+def compactor_process(
+    s3_settings: Settings, unique: str
+) -> Iterator[Callable[..., subprocess.Popen[bytes]]]:
+    """Start ``python -m compactor`` on this test's topic and store; killed at teardown."""
+    processes: list[subprocess.Popen[bytes]] = []
+    log = open(Path(os.environ.get("TMPDIR", "/tmp")) / f"{unique}-compactor.log", "ab")  # noqa: SIM115
+
+    def start(*args: str) -> subprocess.Popen[bytes]:
+        env = {
+            **os.environ,
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
+            "RUNSTREAM_TRACKING_URI": str(s3_settings.tracking_uri),
+            "RUNSTREAM_STORE": s3_settings.store,
+            "RUNSTREAM_S3_ENDPOINT": s3_settings.s3_endpoint or "",
+            "RUNSTREAM_TOPIC_PREFIX": s3_settings.topic_prefix,
+        }
+        process = subprocess.Popen(
+            [sys.executable, "-m", "compactor", "--group", f"{unique}-compactor", *args],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        processes.append(process)
+        return process
+
+    yield start
+    for process in processes:
+        if process.poll() is None:
+            process.kill()
+            process.wait(10)
+    log.close()
+
+
+def _free(port: int) -> bool:
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+@dataclass
+class PrivateS3:
+    """A SeaweedFS of this test's own (``weed mini``), to stop and restart at will."""
+
+    folder: Path
+    ports: tuple[int, int, int, int]
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.ports[3]}"
+
+    def start(self) -> None:
+        master, volume, filer, s3 = self.ports
+        log = open(self.folder / "weed.log", "ab")  # noqa: SIM115
+        self.process = subprocess.Popen(
+            [
+                str(REPO / ".venv" / "bin" / "weed"),
+                "mini",
+                f"-dir={self.folder / 'data'}",
+                "-ip=127.0.0.1",
+                "-ip.bind=127.0.0.1",
+                f"-master.port={master}",
+                f"-volume.port={volume}",
+                f"-filer.port={filer}",
+                f"-s3.port={s3}",
+                "-bucket=runstream",
+                "-admin.ui=false",
+                "-webdav=false",
+            ],
+            cwd=self.folder,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env={
+                **os.environ,
+                "AWS_ACCESS_KEY_ID": "runstream",
+                "AWS_SECRET_ACCESS_KEY": "runstream-secret",
+            },
+        )
+        log.close()
+        wait_for(self._answers, 90, f"private S3 on {self.endpoint}", every=0.3)
+
+    def _answers(self) -> bool:
+        assert self.process is not None
+        if self.process.poll() is not None:
+            pytest.fail(f"private weed exited: {(self.folder / 'weed.log').read_text()[-2000:]}")
+        try:
+            urllib.request.urlopen(
+                urllib.request.Request(f"{self.endpoint}/runstream", method="HEAD"), timeout=2
+            )
+        except urllib.error.HTTPError as error:
+            return error.code in (403, 200)
+        except OSError:
+            return False
+        return True
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(10)
+        self.process = None
+
+
+@pytest.fixture
+def private_s3(tmp_path: Path) -> Iterator[PrivateS3]:
+    """A private S3 server on free ports (never the shared one), stopped at teardown."""
+    for _ in range(50):
+        base = random.randrange(20_000, 25_000, 10)
+        ports = (base, base + 1, base + 2, base + 3)
+        if all(_free(p) and _free(p + 10_000) for p in ports):
+            break
+    else:
+        pytest.fail("no free ports for a private S3 server")
+    folder = tmp_path / "weed"
+    (folder / "data").mkdir(parents=True)
+    server = PrivateS3(folder, ports)
+    server.start()
+    yield server
+    server.stop()
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture
+def helpers() -> SimpleNamespace:
+    """The module's helper functions, for tests (test modules cannot import conftest)."""
+    return SimpleNamespace(
+        metric_batch=metric_batch,
+        truth_of=truth_of,
+        store_rows=store_rows,
+        store_points=store_points,
+        wait_for=wait_for,
+    )
