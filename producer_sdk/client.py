@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import atexit
 import logging
-import os
 import uuid
 import weakref
 from collections.abc import Mapping
@@ -27,16 +26,6 @@ from schemas.events import Event, RunDeleted, RunStarted, TagSet
 logger = logging.getLogger(__name__)
 
 EXIT_FLUSH_TIMEOUT = 10.0
-
-
-def default_spill_dir(environ: Mapping[str, str] | None = None) -> Path:
-    """Where spill files go by default: ``RUNSTREAM_SPILL_DIR``, else
-    ``$XDG_STATE_HOME/runstream/spill`` (``~/.local/state/runstream/spill``)."""
-    env = os.environ if environ is None else environ
-    if env.get("RUNSTREAM_SPILL_DIR"):
-        return Path(env["RUNSTREAM_SPILL_DIR"]).expanduser()
-    state = env.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-    return Path(state) / "runstream" / "spill"
 
 
 def make_sink(settings: Settings, spill_dir: Path, max_in_flight: int) -> Sink:
@@ -74,7 +63,7 @@ class Client:
         exit_timeout: float = EXIT_FLUSH_TIMEOUT,
     ) -> None:
         self.settings = settings or Settings.resolve(tracking_uri)
-        self.spill_dir = spill_dir or default_spill_dir()
+        self.spill_dir = spill_dir or self.settings.spill_dir
         self.batcher = Batcher(make_sink(self.settings, self.spill_dir, max_in_flight))
         self.exit_timeout = exit_timeout
         self._context_runs: list[Run] = []

@@ -118,6 +118,8 @@ class Settings:
         kafka: librdkafka properties passed through unchanged (SASL, TLS, ...).
         storage_options: s3fs/fsspec options passed through unchanged.
         no_op: accept and validate every SDK call, send nothing.
+        spill_dir: where the SDK spills batches Kafka has not acknowledged in time
+            (``RUNSTREAM_SPILL_DIR``, default ``$XDG_STATE_HOME/runstream/spill``).
     """
 
     tracking_uri: TrackingUri
@@ -127,6 +129,7 @@ class Settings:
     kafka: Mapping[str, Any] = field(default_factory=dict)
     storage_options: Mapping[str, Any] = field(default_factory=dict)
     no_op: bool = False
+    spill_dir: Path = field(default_factory=lambda: _default_spill_dir({}))
 
     @classmethod
     def resolve(
@@ -139,6 +142,7 @@ class Settings:
         kafka: Mapping[str, Any] | None = None,
         storage_options: Mapping[str, Any] | None = None,
         no_op: bool | None = None,
+        spill_dir: Path | str | None = None,
         environ: Mapping[str, str] | None = None,
     ) -> Settings:
         """Resolve settings from arguments, then ``RUNSTREAM_*`` variables, then defaults.
@@ -164,6 +168,7 @@ class Settings:
             kafka=kafka_conf,
             storage_options=dict(storage_options or {}),
             no_op=uri.scheme == "noop",
+            spill_dir=Path(spill_dir).expanduser() if spill_dir else _default_spill_dir(env),
         )
 
     def kafka_config(self, **overrides: Any) -> dict[str, Any]:
@@ -188,6 +193,13 @@ def _default_store(uri: TrackingUri) -> str:
     if uri.scheme == "file":
         return str(uri.path / "store")
     return str(Path("runstream-data") / "store")
+
+
+def _default_spill_dir(env: Mapping[str, str]) -> Path:
+    if env.get("RUNSTREAM_SPILL_DIR"):
+        return Path(env["RUNSTREAM_SPILL_DIR"]).expanduser()
+    state = env.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(state) / "runstream" / "spill"
 
 
 def _kafka_from_env(env: Mapping[str, str]) -> dict[str, str]:

@@ -111,11 +111,15 @@ def test_exported_names_are_sorted_and_real() -> None:
     assert all(hasattr(producer_sdk, name) for name in producer_sdk.__all__)
 
 
-def test_spill_dir_default(tmp_path: Path) -> None:
-    from producer_sdk.client import default_spill_dir
+def test_spill_dir_resolution(tmp_path: Path) -> None:
+    from runstream.settings import Settings
 
-    assert default_spill_dir({"RUNSTREAM_SPILL_DIR": str(tmp_path)}) == tmp_path
-    assert default_spill_dir({"XDG_STATE_HOME": "/s"}) == Path("/s/runstream/spill")
+    def spill(**kwargs: object) -> Path:
+        return Settings.resolve("noop://", **kwargs).spill_dir  # type: ignore[arg-type]
+
+    assert spill(environ={"RUNSTREAM_SPILL_DIR": str(tmp_path)}) == tmp_path
+    assert spill(environ={"XDG_STATE_HOME": "/s"}) == Path("/s/runstream/spill")
+    assert spill(spill_dir="/x", environ={"RUNSTREAM_SPILL_DIR": "/y"}) == Path("/x")
 
 
 def test_exit_flushes_without_an_explicit_flush(tmp_path: Path) -> None:
