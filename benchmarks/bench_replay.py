@@ -36,11 +36,7 @@ def produce_workload(settings: Settings, stream: Workload) -> list[bytes]:
     ensure_topics(settings)
     codec = Codec()
     values = [encode_batch(codec, batch) for batch in stream.batches]
-    producer = Producer(
-        settings.kafka_config(
-            **{"linger.ms": 50, "batch.size": 1_000_000, "compression.type": "lz4"}
-        )
-    )
+    producer = Producer(settings.kafka_config(**{"linger.ms": 50, "batch.size": 1_000_000}))
     topic = Topics(settings.topic_prefix).events
     for batch, value in zip(stream.batches, values, strict=True):
         producer.produce(topic, value, batch.run_id.encode())
