@@ -278,6 +278,11 @@ class Compactor:
         self._committed.update(changed)
         self.stats.commits += 1
 
+    @property
+    def pending(self) -> int:
+        """How many run buffers hold something not yet written."""
+        return sum(1 for buffer in self._buffers.values() if buffer.pending)
+
     def positions(self) -> Mapping[int, int]:
         """The offsets committed so far, per partition."""
         return dict(self._committed)

@@ -78,7 +78,17 @@ def truth_of(
 
 
 def store_rows(settings: Settings) -> list[tuple[str, str, pa.Table]]:
-    """(run id, path, table) of every live metric file of the store."""
+    """(run id, path, table) of every live metric file of the store (listed again when a
+    merge deletes a file between the listing and the read)."""
+    for _ in range(20):
+        try:
+            return _store_rows(settings)
+        except FileNotFoundError:
+            time.sleep(0.1)
+    return _store_rows(settings)
+
+
+def _store_rows(settings: Settings) -> list[tuple[str, str, pa.Table]]:
     fs, root = open_store(settings)
     fs.invalidate_cache()
     folder = f"{root}/{METRICS_DIR}"
@@ -211,6 +221,10 @@ def compactor_process(
             "RUNSTREAM_STORE": s3_settings.store,
             "RUNSTREAM_S3_ENDPOINT": s3_settings.s3_endpoint or "",
             "RUNSTREAM_TOPIC_PREFIX": s3_settings.topic_prefix,
+            # static membership: a restarted worker takes its place without waiting for the
+            # killed one's session to time out
+            "RUNSTREAM_KAFKA_GROUP_INSTANCE_ID": f"{unique}-compactor-0",
+            "RUNSTREAM_KAFKA_SESSION_TIMEOUT_MS": "10000",
         }
         process = subprocess.Popen(
             [sys.executable, "-m", "compactor", "--group", f"{unique}-compactor", *args],
