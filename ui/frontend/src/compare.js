@@ -27,7 +27,11 @@ export function comparePage(view) {
   };
 
   const loadRuns = async () => {
-    runs = await Promise.all(runIds.map((id) => api.run(id)));
+    // A run whose state is unknown (its events gone, only its Parquet left) is still charted.
+    const found = await Promise.allSettled(runIds.map((id) => api.run(id)));
+    runs = found.map((result, i) =>
+      result.status === "fulfilled" ? result.value : { run_id: runIds[i], status: null, end_time_us: 0, metrics: {} },
+    );
     legend.replaceChildren(
       ...runs.map((run) =>
         el("span", { class: "compare-run" }, el("a", { href: `/runs/${encodeURIComponent(run.run_id)}`, text: run.run_id }), " ", statusBadge(run.status)),
