@@ -2,7 +2,12 @@
 run state snapshots beside them. See ``DESIGN.md`` section 5."""
 
 from compactor.buffer import BufferPolicy
-from compactor.exceptions import CompactorError, CorruptPartError, StoreWriteError
+from compactor.exceptions import (
+    CompactorError,
+    CorruptPartError,
+    StoreAccessError,
+    StoreWriteError,
+)
 from compactor.snapshots import Snapshots
 from compactor.store import RetryPolicy, Store
 from compactor.worker import Compactor, CompactorConfig, Stats
@@ -17,5 +22,6 @@ __all__ = [
     "Snapshots",
     "Stats",
     "Store",
+    "StoreAccessError",
     "StoreWriteError",
 ]

@@ -29,6 +29,11 @@ class StoreWriteError(CompactorError):
         self.path = path
 
 
+class StoreAccessError(StoreWriteError):
+    """The store refused our credentials or permissions: not transient, so not retried.
+    The message names the path and what to check."""
+
+
 class CorruptPartError(CompactorError):
     """A file in the store does not hold the metric columns; ``path`` names it."""
 

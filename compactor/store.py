@@ -1,7 +1,8 @@
 """The destination: files in the store (s3fs for ``s3://``, the local filesystem for a path).
 
 Every operation retries with exponential backoff while the store fails (an S3 server down,
-a timeout) until it succeeds or ``stop`` is set; only then does it raise. Writes are atomic:
+a timeout) until it succeeds or ``stop`` is set; only then does it raise. Refused
+credentials or permissions are not transient: they raise :class:`StoreAccessError` at once. Writes are atomic:
 one PUT on S3 (a reader sees the old object or the new one), a temporary file renamed over
 the target on a local disk. Knows nothing of Parquet.
 """
@@ -16,9 +17,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TypeVar
 
+from botocore.exceptions import NoCredentialsError
 from fsspec import AbstractFileSystem
 
-from compactor.exceptions import StoreWriteError
+from compactor.exceptions import StoreAccessError, StoreWriteError
 from compactor.layout import run_dir
 
 logger = logging.getLogger(__name__)
@@ -132,6 +134,12 @@ class Store:
                 return operation()
             except FileNotFoundError:
                 raise
+            except (PermissionError, NoCredentialsError) as error:
+                raise StoreAccessError(
+                    f"{what} refused: {error!r}; check the AWS credentials (AWS_ACCESS_KEY_ID, "
+                    "AWS_SECRET_ACCESS_KEY, profile) and the bucket's permissions",
+                    path,
+                ) from error
             except Exception as error:  # s3fs/botocore/aiohttp raise many types when S3 is down
                 attempt += 1
                 if self._stop.is_set():

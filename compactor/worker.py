@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from compactor.buffer import BufferPolicy, RunBuffer, chunk_of
-from compactor.exceptions import StoreWriteError
+from compactor.exceptions import StoreAccessError, StoreWriteError
 from compactor.layout import live_files, merged_name, parse_part_name, part_path, run_dir
 from compactor.parquet import decode, encode, merge_tables, points_table
 from compactor.snapshots import Snapshots
@@ -106,6 +106,8 @@ class Compactor:
         while not self.stop.is_set():
             try:
                 self.step()
+            except StoreAccessError:
+                raise
             except StoreWriteError as error:  # only raised once stop is set
                 logger.warning("stopping with unwritten buffers: %s", error)
                 return self.stats
