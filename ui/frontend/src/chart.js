@@ -63,6 +63,9 @@ function drawBands(u, mins, maxs) {
         }
         ctx.closePath();
         ctx.fill();
+        ctx.strokeStyle = COLORS[k % COLORS.length] + "88";
+        ctx.lineWidth = 1;
+        ctx.stroke(); // a one-bucket spike is a thin polygon: its outline keeps it visible
       }
       start = end;
     }
@@ -133,7 +136,19 @@ export class Chart {
     return {
       width: this.width(),
       height: this.height,
-      scales: { x: { time: false } },
+      scales: {
+        x: { time: false },
+        // the y range covers the bands (bucket min/max), not only the lines: a spike shows
+        y: {
+          range: (u, dataMin, dataMax) => {
+            let lo = dataMin;
+            let hi = dataMax;
+            for (const column of this.bands.mins) for (const v of column) if (v !== null && !(v >= lo)) lo = v;
+            for (const column of this.bands.maxs) for (const v of column) if (v !== null && !(v <= hi)) hi = v;
+            return uPlot.rangeNum(lo ?? 0, hi ?? 1, 0.1, true);
+          },
+        },
+      },
       legend: { live: true },
       cursor: {
         drag: { x: true, y: false, setScale: false },
@@ -154,7 +169,6 @@ export class Chart {
           stroke: COLORS[k % COLORS.length],
           width: 1.5,
           spanGaps: series.length > 1,
-          points: { show: false },
         })),
       ],
       axes: [{}, { size: 64, values: (u, splits) => splits.map((v) => formatValue(v)) }],

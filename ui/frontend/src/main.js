@@ -24,7 +24,7 @@ function route() {
 api
   .info()
   .then((info) => {
-    document.getElementById("source").textContent = `${info.tracking_uri} · ${info.store}`;
+    document.getElementById("source").textContent = [info.tracking_uri, info.store].filter(Boolean).join(" · ");
   })
   .catch(showError);
 route();
