@@ -16,21 +16,18 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
-import uuid
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from confluent_kafka import Consumer, KafkaException, TopicPartition
 
 from runstream.locallog import read_log
 from runstream.settings import Settings
-from runstream.source import Record, SourceError
+from runstream.source import Record, TopicReader
 from schemas import Codec, DecodeError, EventBatch, MetricLogged, decode_batch
 from stream_processor.state import RunState, apply_batch
 
@@ -62,34 +59,11 @@ class EventLog(Protocol):
 
 
 class KafkaEventLog:
-    """The events topic of a Kafka tracking URI, read by one long-lived consumer (no group
-    membership, no commits) that is assigned to exactly the partitions with new records.
-
-    ``runstream.source.read_topic`` opens a consumer per call and waits its whole timeout
-    for a full batch; a query needs the new records in milliseconds, so this reader keeps
-    its consumer and polls with a short wait until every partition reaches the end offset
-    seen at the start of the call.
-
-    Args:
-        settings: the tracking URI's settings.
-        topic: the events topic.
-        timeout: seconds to wait for metadata, and for the end offsets to be reached.
-    """
+    """The events topic of a Kafka tracking URI (a long-lived :class:`TopicReader`)."""
 
     def __init__(self, settings: Settings, topic: str, timeout: float = 30.0) -> None:
         self.topic = topic
-        self._timeout = timeout
-        self._consumer = Consumer(
-            settings.kafka_config(
-                **{
-                    "group.id": f"runstream-query-{uuid.uuid4().hex}",
-                    "enable.auto.commit": False,
-                    "enable.auto.offset.store": False,
-                    "auto.offset.reset": "earliest",
-                    "enable.partition.eof": False,
-                }
-            )
-        )
+        self._reader = TopicReader(settings, topic, timeout)
 
     def read(self, start: Mapping[int, int]) -> Iterator[Record]:
         """Records of the topic from ``start`` to the end offsets seen when called.
@@ -97,75 +71,14 @@ class KafkaEventLog:
         Raises:
             SourceError: the topic does not exist, or the broker does not answer in time.
         """
-        try:
-            ends = self._ends()
-            wanted = {
-                p: high for p, (low, high) in ends.items() if high > max(start.get(p, low), low)
-            }
-            if not wanted:
-                return
-            self._consumer.assign(
-                [TopicPartition(self.topic, p, max(start.get(p, 0), ends[p][0])) for p in wanted]
-            )
-            deadline = time.monotonic() + self._timeout
-            while wanted:
-                if time.monotonic() > deadline:
-                    raise SourceError(
-                        f"{self.topic}: end offsets {wanted} not reached in {self._timeout} s"
-                    )
-                for message in self._consumer.consume(10_000, 0.05):
-                    record = _record(message)
-                    if record is None or record.partition not in wanted:
-                        continue
-                    yield record
-                    if record.offset + 1 >= wanted[record.partition]:
-                        del wanted[record.partition]
-                if wanted:  # transaction markers or compaction can hide the last offsets
-                    for tp in self._consumer.position(
-                        [TopicPartition(self.topic, p) for p in wanted]
-                    ):
-                        if tp.offset >= wanted[tp.partition]:
-                            del wanted[tp.partition]
-        except KafkaException as error:
-            raise SourceError(f"reading {self.topic} failed: {error}") from error
-        finally:
-            self._consumer.unassign()
-
-    def _ends(self) -> dict[int, tuple[int, int]]:
-        metadata = self._consumer.list_topics(self.topic, timeout=self._timeout).topics.get(
-            self.topic
-        )
-        if metadata is None or metadata.error is not None:
-            raise SourceError(f"topic {self.topic} does not exist or cannot be read")
-        return {
-            p: self._consumer.get_watermark_offsets(
-                TopicPartition(self.topic, p), timeout=self._timeout, cached=False
-            )
-            for p in metadata.partitions
-        }
+        return self._reader.read(start)
 
     def close(self) -> None:
         """Close the consumer."""
-        self._consumer.close()
+        self._reader.close()
 
     def __repr__(self) -> str:
         return f"KafkaEventLog({self.topic!r})"
-
-
-def _record(message: Any) -> Record | None:
-    error = message.error()
-    if error is not None:
-        if error.fatal():
-            raise SourceError(f"consumer error: {error.str()}")
-        logger.warning("consumer error: %s", error.str())
-        return None
-    return Record(
-        message.partition(),
-        message.offset(),
-        message.key(),
-        message.value(),
-        message.timestamp()[1],
-    )
 
 
 class LocalEventLog:

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import logging
 import time
+import uuid
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
 from runstream.errors import RunstreamError
 from runstream.settings import Settings
@@ -115,72 +116,119 @@ class KafkaSource:
         self._consumer.close()
 
 
+class TopicReader:
+    """Reads a topic from given positions up to its end offsets as seen at each call, with
+    one long-lived consumer (no group membership, no commits) assigned to exactly the
+    partitions that have new records. Polls with a short wait: new records arrive in
+    milliseconds. Used by replay, the query tail and ``read_topic``.
+
+    Args:
+        settings: resolved settings (bootstrap servers, pass-through client properties).
+        topic: the topic to read.
+        timeout: seconds to wait for metadata, and for the end offsets to be reached.
+    """
+
+    def __init__(self, settings: Settings, topic: str, timeout: float = 30.0) -> None:
+        self.topic = topic
+        self._timeout = timeout
+        self._consumer = Consumer(
+            settings.kafka_config(
+                **{
+                    "group.id": f"runstream-reader-{uuid.uuid4().hex}",
+                    "enable.auto.commit": False,
+                    "enable.auto.offset.store": False,
+                    "auto.offset.reset": "earliest",
+                    "enable.partition.eof": False,
+                }
+            )
+        )
+
+    def read(self, start: Mapping[int, int] | None = None) -> Iterator[Record]:
+        """Records from ``start`` (partition -> next offset; others from the beginning) up to
+        the end offsets seen when called.
+
+        Raises:
+            SourceError: the topic does not exist, or the end is not reached in time.
+        """
+        start = start or {}
+        try:
+            ends = self.end_offsets()
+            wanted = {
+                p: high for p, (low, high) in ends.items() if high > max(start.get(p, low), low)
+            }
+            if not wanted:
+                return
+            self._consumer.assign(
+                [TopicPartition(self.topic, p, max(start.get(p, 0), ends[p][0])) for p in wanted]
+            )
+            deadline = time.monotonic() + self._timeout
+            while wanted:
+                if time.monotonic() > deadline:
+                    raise SourceError(
+                        f"{self.topic}: end offsets {wanted} not reached in {self._timeout:g} s"
+                    )
+                for message in self._consumer.consume(10_000, 0.05):
+                    record = _to_record(message)
+                    if record is None or record.partition not in wanted:
+                        continue
+                    yield record
+                    if record.offset + 1 >= wanted[record.partition]:
+                        del wanted[record.partition]
+                if wanted:  # transaction markers or compaction can hide the last offsets
+                    for tp in self._consumer.position(
+                        [TopicPartition(self.topic, p) for p in wanted]
+                    ):
+                        if tp.offset >= wanted[tp.partition]:
+                            del wanted[tp.partition]
+        except KafkaException as error:
+            raise SourceError(f"reading {self.topic} failed: {error}") from error
+        finally:
+            self._consumer.unassign()
+
+    def end_offsets(self) -> dict[int, tuple[int, int]]:
+        """Partition -> (low, high) watermark, asked of the broker now.
+
+        Raises:
+            SourceError: the topic does not exist or cannot be read.
+        """
+        metadata = self._consumer.list_topics(self.topic, timeout=self._timeout).topics.get(
+            self.topic
+        )
+        if metadata is None or metadata.error is not None:
+            raise SourceError(f"topic {self.topic} does not exist or cannot be read")
+        return {
+            p: self._consumer.get_watermark_offsets(
+                TopicPartition(self.topic, p), timeout=self._timeout, cached=False
+            )
+            for p in metadata.partitions
+        }
+
+    def close(self) -> None:
+        """Close the consumer."""
+        self._consumer.close()
+
+    def __repr__(self) -> str:
+        return f"TopicReader({self.topic!r})"
+
+
 def read_topic(
     settings: Settings,
     topic: str,
     *,
     start: Mapping[int, int] | None = None,
-    timeout: float = 10.0,
+    timeout: float = 30.0,
 ) -> Iterator[Record]:
-    """Every record of ``topic`` from ``start`` (default: the beginning) up to the end offsets
-    seen when called, partition by partition interleaved as Kafka delivers them. No group.
+    """Every record of ``topic`` from ``start`` (default: the beginning) up to the end
+    offsets seen when called, with a reader of its own.
 
     Raises:
-        SourceError: the topic does not exist or the broker does not answer in ``timeout``.
+        SourceError: the topic does not exist or the end is not reached in ``timeout``.
     """
-    consumer = Consumer(
-        settings.kafka_config(
-            **{
-                "group.id": "runstream-reader",
-                "enable.auto.commit": False,
-                "auto.offset.reset": "earliest",
-            }
-        )
-    )
+    reader = TopicReader(settings, topic, timeout)
     try:
-        metadata = consumer.list_topics(topic, timeout=timeout).topics.get(topic)
-        if metadata is None or metadata.error is not None:
-            raise SourceError(f"topic {topic} does not exist or cannot be read")
-        remaining: dict[int, int] = {}
-        assignment = []
-        for partition in metadata.partitions:
-            low, high = consumer.get_watermark_offsets(
-                TopicPartition(topic, partition), timeout=timeout
-            )
-            first = (start or {}).get(partition, low)
-            if high > max(first, low):
-                remaining[partition] = high
-                assignment.append(
-                    TopicPartition(topic, partition, first if start else OFFSET_BEGINNING)
-                )
-        if not assignment:
-            return
-        consumer.assign(assignment)
-        progress = time.monotonic()
-        while remaining:
-            messages = consumer.consume(10_000, 0.2)  # returns early: never waits for 10k
-            if not messages:  # compaction or control records may hide the last offsets
-                for tp in consumer.position([TopicPartition(topic, p) for p in remaining]):
-                    if tp.offset >= remaining[tp.partition]:
-                        del remaining[tp.partition]
-                if remaining and time.monotonic() - progress > timeout:
-                    raise SourceError(
-                        f"no progress reading {topic} for {timeout:g} s; partitions left: "
-                        f"{sorted(remaining)}"
-                    )
-                continue
-            progress = time.monotonic()
-            for message in messages:
-                record = _to_record(message)
-                if record is None or record.partition not in remaining:
-                    continue
-                yield record
-                if record.offset + 1 >= remaining[record.partition]:
-                    del remaining[record.partition]
-    except KafkaException as error:
-        raise SourceError(f"reading {topic} failed: {error}") from error
+        yield from reader.read(start)
     finally:
-        consumer.close()
+        reader.close()
 
 
 def _to_record(message: Any) -> Record | None:
