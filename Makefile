@@ -7,7 +7,7 @@ HASH   := $(shell cksum pyproject.toml | cut -d' ' -f1)
 BASE   := $(VENV)/.base-$(HASH)
 DEV    := $(VENV)/.dev-$(HASH)
 
-.PHONY: demo test install install-dev stack-up stack-down lint unit integration
+.PHONY: demo test install install-dev stack-up stack-down browser ui-assets lint unit integration
 
 $(BIN)/uv:
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -29,8 +29,16 @@ demo: install
 	$(BIN)/runstream demo
 
 ## Everything the tests need, the local stack, lint, types and the whole suite.
-test: install-dev stack-up lint
+test: install-dev stack-up browser lint
 	$(BIN)/python -m pytest -p no:cacheprovider
+
+## Debian's Chromium for the UI's browser tests (Playwright drives it; no browser download).
+browser:
+	command -v chromium >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null)
+
+## Rebuild the UI's committed assets after changing ui/frontend (needs Node.js and npm).
+ui-assets:
+	cd ui/frontend && npm ci --no-audit --no-fund && npm run build
 
 stack-up: install-dev
 	deploy/stack up
@@ -41,10 +49,10 @@ stack-down:
 lint: install-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy $(wildcard runstream schemas producer_sdk stream_processor compactor query)
+	$(BIN)/mypy $(wildcard runstream schemas producer_sdk stream_processor compactor query ui)
 
 unit: install-dev
 	$(BIN)/python -m pytest -p no:cacheprovider -m "not integration"
 
-integration: install-dev stack-up
+integration: install-dev stack-up browser
 	$(BIN)/python -m pytest -p no:cacheprovider -m integration

@@ -27,6 +27,7 @@ COMMANDS: dict[str, str] = {
     "runs": "query.cli:runs",
     "sql": "query.cli:sql",
     "sync": "runstream.embedded_cli:sync",
+    "ui": "ui.cli:ui",
 }
 
 
