@@ -57,11 +57,10 @@ from query.store import (
     store_dataset,
     watermarks,
 )
-from query.tail import EmptyEventLog, EventLog, KafkaEventLog, LocalEventLog, Tail, filter_key
-from runstream.embedded import events_folder
+from query.tail import EventLog, Tail, event_log, filter_key
 from runstream.filesystem import open_store
 from runstream.settings import Settings
-from schemas import Codec, Topics
+from schemas import Codec
 from schemas.identifiers import check_run_id
 from stream_processor.state import RunState
 
@@ -133,14 +132,7 @@ class QueryEngine:
             ConfigError: the store cannot be opened.
         """
         fs, root = open_store(settings)
-        log: EventLog
-        if settings.tracking_uri.scheme == "kafka":
-            log = KafkaEventLog(settings, Topics(settings.topic_prefix).events)
-        elif settings.tracking_uri.scheme == "file":
-            log = LocalEventLog(events_folder(settings))
-        else:
-            log = EmptyEventLog()
-        return cls(log, fs, root)
+        return cls(event_log(settings), fs, root)
 
     def __enter__(self) -> QueryEngine:
         return self

@@ -25,10 +25,12 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from runstream.embedded import events_folder
 from runstream.locallog import read_log
 from runstream.settings import Settings
 from runstream.source import Record, TopicReader
 from schemas import Codec, DecodeError, EventBatch, MetricLogged, decode_batch
+from schemas.topics import Topics
 from stream_processor.state import RunState, apply_batch
 
 logger = logging.getLogger(__name__)
@@ -79,6 +81,16 @@ class KafkaEventLog:
 
     def __repr__(self) -> str:
         return f"KafkaEventLog({self.topic!r})"
+
+
+def event_log(settings: Settings) -> EventLog:
+    """The event log of a tracking URI: the events topic for kafka://, the local log folder
+    for file://, nothing for noop://."""
+    if settings.tracking_uri.scheme == "kafka":
+        return KafkaEventLog(settings, Topics(settings.topic_prefix).events)
+    if settings.tracking_uri.scheme == "file":
+        return LocalEventLog(events_folder(settings))
+    return EmptyEventLog()
 
 
 class LocalEventLog:

@@ -13,21 +13,9 @@ from typing import Any
 import pyarrow as pa
 
 from query import QueryEngine, Run
-from query.tail import EmptyEventLog, EventLog, KafkaEventLog, LocalEventLog
-from runstream.embedded import events_folder
+from query.tail import event_log
 from runstream.settings import Settings
-from schemas import Topics
 from ui.logs import LogEntry, RunLogs
-
-
-def event_log(settings: Settings) -> EventLog:
-    """The event log of a tracking URI (the one :meth:`QueryEngine.from_settings` follows):
-    the events topic for kafka://, the local log folder for file://, nothing for noop://."""
-    if settings.tracking_uri.scheme == "kafka":
-        return KafkaEventLog(settings, Topics(settings.topic_prefix).events)
-    if settings.tracking_uri.scheme == "file":
-        return LocalEventLog(events_folder(settings))
-    return EmptyEventLog()
 
 
 class Backend:
