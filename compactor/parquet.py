@@ -11,16 +11,16 @@ import io
 from collections.abc import Sequence
 
 import numpy as np
+import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from compactor.buffer import PointChunk
 from compactor.exceptions import CorruptPartError
-from compactor.layout import COMPRESSION, METRIC_SCHEMA, SORT_KEYS
+from compactor.layout import COMPRESSION, METRIC_SCHEMA
 
 ROW_GROUP_ROWS = 122_880
-_IDENTITY = [("producer_id", "ascending"), ("sequence", "ascending")]
 
 
 def points_table(chunks: Sequence[PointChunk]) -> pa.Table:
@@ -38,42 +38,46 @@ def points_table(chunks: Sequence[PointChunk]) -> pa.Table:
         np.full(len(chunk), producer_ids.setdefault(chunk.producer, len(producer_ids)), np.int32)
         for chunk in chunks
     ]
-    keys = pa.DictionaryArray.from_arrays(
-        pa.array(_concat(key_parts, np.int32)), pa.array(list(key_ids), pa.string())
-    ).cast(pa.string())
-    producers = pa.DictionaryArray.from_arrays(
-        pa.array(_concat(producer_parts, np.int32)), pa.array(list(producer_ids), pa.string())
-    ).cast(pa.string())
-    table = pa.Table.from_arrays(
-        [
-            keys,
-            pa.array(_concat([c.steps for c in chunks], np.int64)),
-            pa.array(_concat([c.timestamps for c in chunks], np.int64)),
-            pa.array(_concat([c.values for c in chunks], np.float64)),
-            producers,
-            pa.array(_concat([c.sequences for c in chunks], np.int64)),
-            pa.array(_concat([np.full(len(c), c.partition, np.int64) for c in chunks], np.int64)),
-            pa.array(_concat([np.full(len(c), c.offset, np.int64) for c in chunks], np.int64)),
-        ],
-        schema=METRIC_SCHEMA,
-    )
-    return table.sort_by(SORT_KEYS)
+    key_names, key_rank = _ranked(list(key_ids))
+    producer_names, producer_rank = _ranked(list(producer_ids))
+    key_codes = key_rank[_concat(key_parts, np.int32)]
+    steps = _concat([c.steps for c in chunks], np.int64)
+    order = np.lexsort((steps, key_codes))  # stable: ties keep read order
+    columns = [
+        _strings(key_codes[order], key_names),
+        steps[order],
+        _concat([c.timestamps for c in chunks], np.int64)[order],
+        _concat([c.values for c in chunks], np.float64)[order],
+        _strings(producer_rank[_concat(producer_parts, np.int32)][order], producer_names),
+        _concat([c.sequences for c in chunks], np.int64)[order],
+        _concat([np.full(len(c), c.partition, np.int64) for c in chunks], np.int64)[order],
+        _concat([np.full(len(c), c.offset, np.int64) for c in chunks], np.int64)[order],
+    ]
+    return pa.Table.from_arrays([pa.array(c) for c in columns], schema=METRIC_SCHEMA)
 
 
 def merge_tables(tables: Sequence[pa.Table]) -> pa.Table:
-    """The rows of ``tables`` as one table sorted by (key, step), each identity
-    (producer_id, sequence) once (the row with the lowest offset kept)."""
-    table = pa.concat_tables([t.select(METRIC_SCHEMA.names).cast(METRIC_SCHEMA) for t in tables])
-    table = table.sort_by([*_IDENTITY, ("offset", "ascending")])
-    if table.num_rows > 1:
-        producers = table["producer_id"].combine_chunks()
-        sequences = table["sequence"].combine_chunks()
-        same = pc.and_(
-            pc.equal(producers[1:], producers[:-1]), pc.equal(sequences[1:], sequences[:-1])
-        )
-        keep = pa.concat_arrays([pa.array([True]), pc.invert(same)])
-        table = table.filter(keep)
-    return table.sort_by([*SORT_KEYS, *_IDENTITY])
+    """The rows of ``tables`` as one table sorted by (key, step, producer_id, sequence),
+    each identity (producer_id, sequence) once (the row with the lowest offset kept)."""
+    table = pa.concat_tables(
+        [t.select(METRIC_SCHEMA.names).cast(METRIC_SCHEMA) for t in tables]
+    ).combine_chunks()
+    if table.num_rows == 0:
+        return table
+    key_codes = _string_ranks(table["key"])
+    producer_codes = _string_ranks(table["producer_id"])
+    sequences = table["sequence"].to_numpy()
+    offsets = table["offset"].to_numpy()
+    by_identity = np.lexsort((offsets, sequences, producer_codes))
+    producers_sorted, sequences_sorted = producer_codes[by_identity], sequences[by_identity]
+    repeated = np.zeros(len(by_identity), bool)
+    repeated[1:] = (producers_sorted[1:] == producers_sorted[:-1]) & (
+        sequences_sorted[1:] == sequences_sorted[:-1]
+    )
+    keep = by_identity[~repeated]
+    steps = table["step"].to_numpy()
+    order = keep[np.lexsort((sequences[keep], producer_codes[keep], steps[keep], key_codes[keep]))]
+    return table.take(pa.array(order))
 
 
 def encode(table: pa.Table) -> bytes:
@@ -120,6 +124,29 @@ def decode_table(data: bytes, path: str, columns: Sequence[str]) -> pa.Table:
     if missing:
         raise CorruptPartError(f"file lacks columns {sorted(missing)}", path)
     return table
+
+
+def _ranked(names: list[str]) -> tuple[list[str], npt.NDArray[np.int32]]:
+    """``names`` sorted (code point order = UTF-8 byte order = Arrow's string order), and
+    for each original index its rank."""
+    order = sorted(range(len(names)), key=names.__getitem__)
+    rank = np.empty(len(names), np.int32)
+    rank[order] = np.arange(len(names), dtype=np.int32)
+    return [names[i] for i in order], rank
+
+
+def _string_ranks(column: pa.ChunkedArray) -> npt.NDArray[np.int32]:
+    """For each value of a string ``column``, its rank among the column's distinct values."""
+    encoded = pc.dictionary_encode(column.combine_chunks())
+    _, rank = _ranked(encoded.dictionary.to_pylist())
+    return np.asarray(rank[encoded.indices.to_numpy()], np.int32)
+
+
+def _strings(codes: npt.NDArray[np.int32], names: list[str]) -> pa.Array:
+    """A string array of ``names[codes]``."""
+    return pa.DictionaryArray.from_arrays(pa.array(codes), pa.array(names, pa.string())).cast(
+        pa.string()
+    )
 
 
 def _concat(parts: Sequence[np.ndarray], dtype: type) -> np.ndarray:

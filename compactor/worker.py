@@ -1,10 +1,16 @@
 """The compactor's loop: consume, buffer per run, write due buffers, merge ended runs, commit.
 
+Due buffers are handed to a small pool of writer threads (:mod:`compactor.writes`): building
+the sorted table, the Parquet encoding, the PUT, the snapshot and an ended run's merge run
+there while the loop keeps reading and decoding. The tables written are kept in memory
+(:mod:`compactor.cache`, within a row budget) so that the merge of an ended run reads back
+only what it does not already hold.
+
 Offsets are committed only after the files covering them are written: per partition, up to
-the first offset still held by an open buffer (or everything read when none is open). A
-crash anywhere loses nothing; after it the worker re-reads from the committed offsets, and
-the identities already in the store (loaded when it first meets a run) keep every point in
-exactly one file.
+the first offset still held by an open buffer or by a write in flight (or everything read
+when there is none). A crash anywhere loses nothing; after it the worker re-reads from the
+committed offsets, and the identities already in the store (loaded when it first meets a
+run, after that run's writes in flight have landed) keep every point in exactly one file.
 """
 
 from __future__ import annotations
@@ -16,12 +22,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from compactor.buffer import BufferPolicy, RunBuffer, chunk_of
+from compactor.buffer import BufferPolicy, PointChunk, RunBuffer, chunk_of
+from compactor.cache import TableCache
 from compactor.exceptions import StoreAccessError, StoreWriteError
 from compactor.layout import live_files, merged_name, parse_part_name, part_path, run_dir
 from compactor.parquet import decode, encode, merge_tables, points_table
 from compactor.snapshots import Snapshots
 from compactor.store import Store
+from compactor.writes import WriteQueue
 from runstream.source import EventSource, Record, SourceError
 from schemas.codec import Codec
 from schemas.events import EventBatch, RunEnded, decode_batch
@@ -41,6 +49,10 @@ class CompactorConfig:
         poll_timeout_s: longest wait for records per poll.
         commit_interval_s: at most one commit per this interval, unless a file was written.
         merge_ended_runs: merge a run's files into one once it has ended.
+        write_threads: threads writing files in the background; 0 writes in the loop's
+            own thread (synchronous).
+        max_writes_in_flight: the loop waits while this many writes are unfinished.
+        merge_cache_rows: rows of written tables kept in memory for merges (all runs).
     """
 
     policy: BufferPolicy = field(default_factory=BufferPolicy)
@@ -48,11 +60,15 @@ class CompactorConfig:
     poll_timeout_s: float = 0.1
     commit_interval_s: float = 1.0
     merge_ended_runs: bool = True
+    write_threads: int = 4
+    max_writes_in_flight: int = 8
+    merge_cache_rows: int = 2_000_000
 
 
 @dataclass(slots=True)
 class Stats:
-    """Counters of one worker, for logs and benchmarks."""
+    """Counters of one worker, for logs and benchmarks (``files`` and ``merges`` count
+    writes that have landed)."""
 
     records: int = 0
     points: int = 0
@@ -90,11 +106,15 @@ class Compactor:
         self.snapshots = snapshots
         self.stop = stop or threading.Event()
         self.stats = Stats()
+        self._stats_lock = threading.Lock()
         self._buffers: dict[tuple[int, str], RunBuffer] = {}
         self._position: dict[int, int] = {}
         self._committed: dict[int, int] = {}
         self._last_commit = 0.0
-        self._wrote = False
+        self._writes = WriteQueue(self.config.write_threads, self.config.max_writes_in_flight)
+        self._cache = TableCache(
+            self.config.merge_cache_rows if self.config.merge_ended_runs else 0
+        )
         self.assigned: frozenset[int] = frozenset()
 
     def run(self) -> Stats:
@@ -102,51 +122,83 @@ class Compactor:
 
         Raises:
             SourceError: the source failed fatally.
+            StoreAccessError: the store refused the credentials.
+            CorruptPartError: a file to merge is not a metric file.
         """
-        while not self.stop.is_set():
+        try:
+            while not self.stop.is_set():
+                try:
+                    self.step()
+                except StoreAccessError:
+                    raise
+                except StoreWriteError as error:  # only raised once stop is set
+                    logger.warning("stopping with unwritten buffers: %s", error)
+                    return self.stats
             try:
-                self.step()
+                self.flush(force=True)
             except StoreAccessError:
                 raise
-            except StoreWriteError as error:  # only raised once stop is set
-                logger.warning("stopping with unwritten buffers: %s", error)
-                return self.stats
-        try:
-            self.flush(force=True)
-        except StoreWriteError as error:
-            logger.warning("final flush failed, nothing more committed: %s", error)
-        return self.stats
+            except StoreWriteError as error:
+                logger.warning("final flush failed, nothing more committed: %s", error)
+            return self.stats
+        finally:
+            self.close()
 
     def step(self) -> int:
-        """Poll once, buffer what came, write due buffers, commit; the number of records.
+        """Poll once, buffer what came, start the writes of due buffers, commit what the
+        finished writes cover; the number of records. Writes may still be in flight on
+        return (see :meth:`drain`).
 
         Raises:
             SourceError: the source failed fatally.
             StoreWriteError: the store kept failing and ``stop`` was set.
+            StoreAccessError: the store refused the credentials.
+            CorruptPartError: a file to merge is not a metric file.
         """
         records = self.source.poll(self.config.poll_records, self.config.poll_timeout_s)
         now = time.monotonic()
         for record in records:
             self._take(record, now)
         self._drop_revoked()
-        self.flush()
+        self._start_due(now, force=False)
+        finished = self._writes.reap()
+        self._commit(now, urgent=finished > 0)
         return len(records)
 
     def flush(self, force: bool = False) -> None:
-        """Write every due buffer (every pending one if ``force``), then commit.
+        """Write every due buffer (every pending one if ``force``), wait until every write
+        has landed, then commit.
 
         Raises:
             StoreWriteError: the store kept failing and ``stop`` was set.
+            StoreAccessError: the store refused the credentials.
+            CorruptPartError: a file to merge is not a metric file.
         """
-        now = time.monotonic()
+        self._start_due(time.monotonic(), force)
+        self.drain()
+
+    def drain(self) -> None:
+        """Wait until every write in flight has landed, then commit what they cover.
+
+        Raises:
+            StoreWriteError: the store kept failing and ``stop`` was set.
+            StoreAccessError: the store refused the credentials.
+            CorruptPartError: a file to merge is not a metric file.
+        """
+        self._writes.join()
+        self._commit(time.monotonic(), urgent=True)
+
+    def close(self) -> None:
+        """Wait for the writes in flight (committing nothing more), then stop the writer
+        threads. The worker must not be used afterwards."""
+        self._writes.close()
+
+    def _start_due(self, now: float, force: bool) -> None:
         for key, buffer in list(self._buffers.items()):
             if buffer.due(self.config.policy, now) or (force and buffer.pending):
-                self._write(buffer)
-                self._wrote = True
+                self._write(key, buffer)
                 if buffer.ended or force:
                     del self._buffers[key]
-        self._commit(now, self._wrote or force)
-        self._wrote = False
 
     def _take(self, record: Record, now: float) -> None:
         self.stats.records += 1
@@ -160,7 +212,8 @@ class Compactor:
                 "skipping partition %d offset %d: %s", record.partition, record.offset, error
             )
             return
-        buffer = self._buffer(record.partition, batch.run_id)
+        key = (record.partition, batch.run_id)
+        buffer = self._buffer(key)
         chunk = chunk_of(batch, record.partition, record.offset, buffer.seen)
         if chunk is not None:
             buffer.add_chunk(chunk, now)
@@ -168,10 +221,9 @@ class Compactor:
         if batch.events:
             self._take_events(buffer, batch, record.offset, now)
         if buffer.ended or buffer.points >= self.config.policy.max_points:
-            self._write(buffer)  # at once: file boundaries never depend on poll sizes
-            self._wrote = True
+            self._write(key, buffer)  # at once: file boundaries never depend on poll sizes
             if buffer.ended:
-                del self._buffers[(record.partition, batch.run_id)]
+                del self._buffers[key]
 
     def _take_events(self, buffer: RunBuffer, batch: EventBatch, offset: int, now: float) -> None:
         if self.snapshots is not None:
@@ -182,9 +234,13 @@ class Compactor:
             buffer.ended = True
             buffer.hold(offset, now)
 
-    def _buffer(self, partition: int, run_id: str) -> RunBuffer:
-        buffer = self._buffers.get((partition, run_id))
+    def _buffer(self, key: tuple[int, str]) -> RunBuffer:
+        buffer = self._buffers.get(key)
         if buffer is None:
+            partition, run_id = key
+            if self._writes.busy(key):  # the store must show every file this run got
+                self._writes.wait_for(lambda other: other == key)
+                self._writes.reap()
             buffer = RunBuffer(run_id, partition)
             names = self.store.list_run(run_id)
             live = live_files(names)
@@ -196,7 +252,7 @@ class Compactor:
                 self._load_identities(buffer, table)
             if self.snapshots is not None:
                 buffer.state = self.snapshots.load(run_id)
-            self._buffers[(partition, run_id)] = buffer
+            self._buffers[key] = buffer
         return buffer
 
     @staticmethod
@@ -206,29 +262,63 @@ class Compactor:
         for producer in set(producers.tolist()):
             buffer.seen.add_array(producer, sequences[producers == producer])
 
-    def _write(self, buffer: RunBuffer) -> None:
-        if buffer.chunks:
+    def _write(self, key: tuple[int, str], buffer: RunBuffer) -> None:
+        """Hand what ``buffer`` holds to the writer threads; the buffer is empty after."""
+        hold = buffer.hold_offset
+        if hold is None:
+            return
+        chunks = buffer.chunks
+        path = None
+        if chunks:
             first, last = buffer.offsets()
             path = part_path(self.store.root, buffer.run_id, buffer.partition, first, last)
-            self.store.write(path, encode(points_table(buffer.chunks)))
-            self.stats.files += 1
-            logger.debug("wrote %d points of run %s to %s", buffer.points, buffer.run_id, path)
-        if buffer.state_dirty and self.snapshots is not None and buffer.state is not None:
-            self.snapshots.write(buffer.run_id, buffer.state)
-        if buffer.ended and self.config.merge_ended_runs:
-            self.merge(buffer.run_id, buffer.partition)
+        state = None
+        if buffer.state_dirty and self.snapshots is not None:
+            state = buffer.state
+        merge = buffer.ended and self.config.merge_ended_runs
         buffer.clear()
+        self._writes.submit(key, hold, lambda: self._write_now(key, path, chunks, state, merge))
 
-    def merge(self, run_id: str, partition: int) -> str | None:
+    def _write_now(
+        self,
+        key: tuple[int, str],
+        path: str | None,
+        chunks: list[PointChunk],
+        state: Any,
+        merge: bool,
+    ) -> None:
+        """The work of one write (on a writer thread): part file, snapshot, merge."""
+        partition, run_id = key
+        if path is not None:
+            table = points_table(chunks)
+            self.store.write(path, encode(table))
+            if self.config.merge_ended_runs:
+                self._cache.put(key, path.rsplit("/", 1)[-1], table)
+            with self._stats_lock:
+                self.stats.files += 1
+            logger.debug("wrote %d points of run %s to %s", table.num_rows, run_id, path)
+        if state is not None and self.snapshots is not None:
+            self.snapshots.write(run_id, state)
+        if merge:
+            self.merge(run_id, partition, self._cache.take(key))
+
+    def merge(
+        self, run_id: str, partition: int, cached: Mapping[str, Any] | None = None
+    ) -> str | None:
         """Merge the live files of ``run_id`` from ``partition`` into one sorted file and
         delete them; the merged file's path, or None if there was at most one file.
+
+        ``cached`` maps file names to the tables known to be in them (the ones this worker
+        wrote): those files are not read back.
 
         Readers listing with :func:`compactor.layout.live_files` see either the old files
         or the merged one, never both, never neither.
 
         Raises:
             StoreWriteError: the store kept failing and ``stop`` was set.
+            CorruptPartError: a file to merge is not a metric file.
         """
+        cached = cached or {}
         files = [
             path
             for path in live_files(self.store.list_run(run_id))
@@ -237,13 +327,18 @@ class Compactor:
         if len(files) < 2:
             return None
         spans = [span for path in files if (span := parse_part_name(path)) is not None]
-        merged = merge_tables([decode(self.store.read(path), path) for path in files])
+        tables = []
+        for path in files:
+            table = cached.get(path.rsplit("/", 1)[-1])
+            tables.append(table if table is not None else decode(self.store.read(path), path))
+        merged = merge_tables(tables)
         target = f"{run_dir(self.store.root, run_id)}/" + merged_name(
             partition, min(s[1] for s in spans), max(s[2] for s in spans)
         )
         self.store.write(target, encode(merged))
         self.store.delete(path for path in files if path != target)
-        self.stats.merges += 1
+        with self._stats_lock:
+            self.stats.merges += 1
         logger.info("merged %d files of run %s into %s", len(files), run_id, target)
         return target
 
@@ -253,17 +348,23 @@ class Compactor:
             return
         assigned = frozenset(assignment())
         self.assigned = assigned
-        for partition in [p for p in self._position if p not in assigned]:
+        revoked = [p for p in self._position if p not in assigned]
+        if not revoked:
+            return
+        # let the writes of revoked partitions land before the new owner lists their runs
+        self._writes.wait_for(lambda key: key[0] in revoked)
+        for partition in revoked:
             logger.info("partition %d revoked: dropping its buffers", partition)
             del self._position[partition]
             self._committed.pop(partition, None)
             for key in [k for k in self._buffers if k[0] == partition]:
                 del self._buffers[key]
+        self._cache.drop_partitions(revoked)
 
     def _commit(self, now: float, urgent: bool) -> None:
         if not urgent and now - self._last_commit < self.config.commit_interval_s:
             return
-        holds: dict[int, int] = {}
+        holds = self._writes.holds()
         for (partition, _), buffer in self._buffers.items():
             if buffer.hold_offset is not None:
                 holds[partition] = min(holds.get(partition, buffer.hold_offset), buffer.hold_offset)
@@ -282,8 +383,10 @@ class Compactor:
 
     @property
     def pending(self) -> int:
-        """How many run buffers hold something not yet written."""
-        return sum(1 for buffer in self._buffers.values() if buffer.pending)
+        """How many run buffers hold something not yet written, plus writes in flight."""
+        return sum(1 for buffer in self._buffers.values() if buffer.pending) + (
+            self._writes.in_flight
+        )
 
     def positions(self) -> Mapping[int, int]:
         """The offsets committed so far, per partition."""

@@ -24,6 +24,7 @@ def run_to_end(source, store: Store, codec: Codec, **config) -> Compactor:
     while not source.exhausted:
         worker.step()
     worker.step()
+    worker.drain()
     return worker
 
 
@@ -100,6 +101,7 @@ def test_a_restart_from_any_commit_rewrites_nothing_twice(
     )
     for _ in range(7):
         worker.step()
+    worker.close()  # the writes in flight land; nothing more is committed
     # second life: from the commits only
     run_to_end(
         make_source(records, source.committed),
