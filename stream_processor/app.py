@@ -17,6 +17,7 @@ crash repeats some messages, and the reducer is idempotent, so the state is unch
 from __future__ import annotations
 
 import logging
+import os
 import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -57,7 +58,7 @@ class ProcessorOptions:
     partitions: int = DEFAULT_PARTITIONS
     chunk: int = 2000
     within: float = 0.2
-    session_timeout: float = 10.0
+    session_timeout: float = 30.0
 
 
 def create_app(settings: Settings, options: ProcessorOptions | None = None) -> faust.App:
@@ -109,7 +110,14 @@ def create_app(settings: Settings, options: ProcessorOptions | None = None) -> f
 
     async def process(stream: Any) -> None:  # a faust.Stream of raw bytes
         async for events in stream.take_events(options.chunk, within=options.within):
-            await folder.fold(events)
+            try:
+                await folder.fold(events)
+            except Exception:
+                # take_events acks a chunk even when its processing fails, and a crashing
+                # worker commits its acks on the way out: exit at once, commit nothing, and
+                # let the restarted worker fold the chunk again.
+                logger.critical("folding a chunk failed; exiting without commit", exc_info=True)
+                os._exit(70)
 
     app.agent(events_topic, name=f"{options.app_id}.fold")(process)
     return app

@@ -29,8 +29,16 @@ from runstream.settings import Settings
 @click.option(
     "--within", default=0.2, show_default=True, help="Seconds to wait for a chunk to fill."
 )
+@click.option(
+    "--session-timeout",
+    default=30.0,
+    show_default=True,
+    help="Seconds after which a silent (killed) worker's partitions go to the others.",
+)
 @click.option("--loglevel", default="WARNING", show_default=True)
-def processor(app_id: str, data_dir: Path, chunk: int, within: float, loglevel: str) -> None:
+def processor(
+    app_id: str, data_dir: Path, chunk: int, within: float, session_timeout: float, loglevel: str
+) -> None:
     """Run a stream-processor worker (start several with the same --app-id to share the load)."""
     from faust import Worker
 
@@ -40,7 +48,14 @@ def processor(app_id: str, data_dir: Path, chunk: int, within: float, loglevel: 
     settings = Settings.resolve()
     ensure_topics(settings)
     app = create_app(
-        settings, ProcessorOptions(app_id=app_id, datadir=data_dir, chunk=chunk, within=within)
+        settings,
+        ProcessorOptions(
+            app_id=app_id,
+            datadir=data_dir,
+            chunk=chunk,
+            within=within,
+            session_timeout=session_timeout,
+        ),
     )
     worker = Worker(app, loglevel=loglevel, quiet=True, redirect_stdouts=False)
     worker.execute_from_commandline()

@@ -18,7 +18,7 @@ from runstream.kafka_admin import ensure_topics
 from runstream.settings import Settings
 from runstream.source import read_topic
 from schemas import Codec, EventBatch, Topics, encode_batch
-from stream_processor.state import RunState, encode_state, fold
+from stream_processor.state import RunState, decode_state, encode_state, fold
 
 ROOT = Path(__file__).parents[3]
 Worker = Callable[..., subprocess.Popen[bytes]]
@@ -73,9 +73,15 @@ def wait_for_runs(
     missing = sorted(set(expected) - set(live))
     extra = sorted(set(live) - set(expected))
     differ = sorted(r for r in set(live) & set(expected) if live[r] != expected[r])
+    codec = Codec()
+    details = []
+    for run_id in differ[:3]:
+        got, want = decode_state(codec, live[run_id]), decode_state(codec, expected[run_id])
+        fields = [n for n in RunState.__dataclass_fields__ if getattr(got, n) != getattr(want, n)]
+        details += [f"{run_id}.{n}: live {getattr(got, n)} != {getattr(want, n)}" for n in fields]
     pytest.fail(
         f"runs topic != reducer after {timeout} s: {len(missing)} missing {missing[:5]}, "
-        f"{len(extra)} extra {extra[:5]}, {len(differ)} differ {differ[:5]}"
+        f"{len(extra)} extra {extra[:5]}, {len(differ)} differ {differ[:5]}\n" + "\n".join(details)
     )
 
 

@@ -90,7 +90,7 @@ def test_a_worker_killed_mid_stream_and_restarted_gives_the_same_state(
     send(stream.batches[: 2 * third])
     backlogs = []
     for round_ in range(2):  # small chunks, so that a kill lands mid-stream
-        worker = start_worker("w1", "--chunk", "5", "--within", "0.05")
+        worker = start_worker("w1", "--chunk", "5", "--within", "0.05", "--session-timeout", "10")
         wait_for_progress(kafka_settings, 10 * (round_ + 1))
         worker.send_signal(signal.SIGKILL)
         assert worker.wait(30) == -signal.SIGKILL
@@ -99,7 +99,9 @@ def test_a_worker_killed_mid_stream_and_restarted_gives_the_same_state(
         )
         send(stream.batches[2 * third :] if round_ == 0 else [])
     assert any(backlogs), "every kill came after the whole stream was processed"
-    start_worker("w1")  # same data folder: RocksDB recovers from its files and the changelog
+    start_worker(
+        "w1", "--session-timeout", "10"
+    )  # same data folder: RocksDB recovers from its files and the changelog
     runs_equal_reducer(stream.batches)
 
 
