@@ -5,8 +5,7 @@
     RunstreamError
     └── ProcessorError
         ├── StateError          a state or event does not belong to the run it is applied to
-        ├── InvalidEventError   a decoded batch breaks a rule of the contract (dead-lettered)
-        └── VerifyError         replay --verify found runs that differ
+        └── InvalidEventError   a decoded batch breaks a rule of the contract (dead-lettered)
 """
 
 from __future__ import annotations
@@ -31,11 +30,3 @@ class InvalidEventError(ProcessorError, ValueError):
     def __init__(self, message: str, reason: str = "invalid") -> None:
         super().__init__(message)
         self.reason = reason
-
-
-class VerifyError(ProcessorError):
-    """The live run states differ from the replayed ones; ``runs`` lists the run ids."""
-
-    def __init__(self, message: str, runs: list[str]) -> None:
-        super().__init__(message)
-        self.runs = runs
