@@ -1,11 +1,13 @@
 """Compactor throughput: points/s from Kafka into Parquet on the S3 server.
 
-Produces N metric points (default 1,000,000) of a few runs to a fresh topic, then times one
-compactor worker reading them from the beginning until every point is in the store. The
-peer is the same worker's floor: reading and decoding the same messages without writing
-anything (``read_topic`` + ``decode_batch``). Target (DESIGN.md section 8): >= 500k points/s.
+Produces N metric points (default 1,000,000) of 4 runs (each ends with the stream, so 4
+merges) to a fresh topic, then times one compactor worker reading them from the beginning
+until every point is written and committed (and checks the store holds each point once).
+Peers, measured in the same round: reading the topic (``read_topic``: the Kafka floor), and
+reading + decoding it with the reference ``decode_batch``. Medians of ``--repeat`` rounds.
+Target (DESIGN.md section 8): >= 500k points/s.
 
-    .venv/bin/python benchmarks/bench_compactor.py [--points 1000000]
+    PYTHONPATH=. .venv/bin/python benchmarks/bench_compactor.py [--points 1000000] [--repeat 3]
 
 Needs the local stack (deploy/stack up) and AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY
 (defaults: runstream / runstream-secret).
@@ -14,17 +16,24 @@ Needs the local stack (deploy/stack up) and AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_
 from __future__ import annotations
 
 import argparse
+import contextlib
 import cProfile
 import os
+import statistics
 import threading
 import time
 import uuid
 
+import pyarrow.parquet as pq
+from confluent_kafka import KafkaException
 from confluent_kafka import Producer as KafkaProducer
+from confluent_kafka.admin import AdminClient
 
 from compactor import BufferPolicy, Compactor, CompactorConfig, Snapshots, Store
 from compactor.buffer import PointChunk, chunk_of
+from compactor.columns import MetricArrays
 from compactor.identities import SeenIndex
+from compactor.layout import live_files
 from compactor.parquet import encode, points_table
 from runstream.filesystem import open_store
 from runstream.kafka_admin import ensure_topics
@@ -40,11 +49,13 @@ from schemas import (
     decode_batch,
     encode_batch,
 )
+from schemas.topics import Topics
 
 TARGET = 500_000
+RUNS = 4
 
 
-def batches(points: int, runs: int = 4, keys: int = 4, steps: int = 1000) -> list[EventBatch]:
+def batches(points: int, runs: int = RUNS, keys: int = 4, steps: int = 1000) -> list[EventBatch]:
     per_run = points // runs
     out = []
     for run in range(runs):
@@ -77,13 +88,83 @@ def warm_up_pyarrow() -> None:
 
 def chunks_of(work: list[EventBatch]) -> list[PointChunk]:
     seen = SeenIndex()
-    return [c for i, b in enumerate(work) if (c := chunk_of(b, 0, i, seen)) is not None]
+    return [
+        c
+        for i, b in enumerate(work)
+        if (c := chunk_of(b, MetricArrays.of(b.metrics), 0, i, seen)) is not None
+    ]
+
+
+def compact(
+    settings: Settings, topic: str, run: str, total: int, profile: str | None
+) -> tuple[float, int, int]:
+    """One worker (fresh group, fresh store prefix) from the topic's start until every
+    point is written and committed: (seconds, files, merges). Checks the store holds every
+    point once, then removes it."""
+    fs, root = open_store(settings)
+    root = f"{root}/{run}"
+    stop = threading.Event()
+    store = Store(fs, root, stop=stop)
+    codec = Codec()
+    source = KafkaSource(settings, topic, f"{settings.topic_prefix}-{run}")
+    worker = Compactor(
+        source,
+        store,
+        codec,
+        CompactorConfig(policy=BufferPolicy(), poll_records=1000),
+        snapshots=Snapshots(store, codec),
+        stop=stop,
+    )
+    profiler = cProfile.Profile() if profile else None
+    started = time.perf_counter()
+    if profiler is not None:
+        profiler.enable()
+    while worker.stats.points < total:
+        worker.step()
+    worker.drain()  # every file written, and its offsets committed
+    seconds = time.perf_counter() - started
+    if profiler is not None:
+        profiler.disable()
+        profiler.dump_stats(profile)
+    assert not worker.pending
+    worker.close()
+    source.close()
+    rows = 0
+    for run_id in (f"bench{r}" for r in range(RUNS)):
+        for path in live_files(store.list_run(run_id)):
+            with fs.open(path, "rb") as file:
+                rows += pq.ParquetFile(file).metadata.num_rows
+    assert rows == total, f"the store holds {rows:,} rows, not {total:,}"
+    fs.rm(root, recursive=True)
+    return seconds, worker.stats.files, worker.stats.merges
+
+
+def peers(settings: Settings, topic: str, total: int) -> tuple[float, float]:
+    """Seconds to read the topic (Kafka floor), and to read + decode_batch it."""
+    codec = Codec()
+    started = time.perf_counter()
+    assert sum(1 for _ in read_topic(settings, topic)) > 0
+    read_s = time.perf_counter() - started
+    started = time.perf_counter()
+    decoded = sum(len(decode_batch(codec, r.value).metrics) for r in read_topic(settings, topic))
+    decode_s = time.perf_counter() - started
+    assert decoded == total
+    return read_s, decode_s
+
+
+def delete_topics(settings: Settings) -> None:
+    """Remove the benchmark's topics."""
+    admin = AdminClient(settings.kafka_config())
+    for future in admin.delete_topics(list(Topics(settings.topic_prefix).configs())).values():
+        with contextlib.suppress(KafkaException):  # a topic that was never created
+            future.result(30)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--points", type=int, default=1_000_000)
-    parser.add_argument("--profile", metavar="FILE", help="Profile the worker loop (cProfile).")
+    parser.add_argument("--repeat", type=int, default=3, help="Rounds; medians are reported.")
+    parser.add_argument("--profile", metavar="FILE", help="Profile the last round (cProfile).")
     args = parser.parse_args()
     os.environ.setdefault("AWS_ACCESS_KEY_ID", "runstream")
     os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "runstream-secret")
@@ -96,56 +177,40 @@ def main() -> None:
         environ={},
     )
     topic = ensure_topics(settings, partitions=4).events
-    codec = Codec()
-    work = batches(args.points)
-    total = sum(len(b.metrics) for b in work)
-    producer = KafkaProducer(settings.kafka_config(**{"linger.ms": 20, "compression.type": "lz4"}))
-    for batch in work:
-        producer.produce(topic, encode_batch(codec, batch), batch.run_id.encode())
-        producer.poll(0)
-    assert producer.flush(60) == 0
-    print(f"produced {total:,} points in {len(work)} messages to {topic}")
-
-    started = time.perf_counter()
-    decoded = sum(len(decode_batch(codec, r.value).metrics) for r in read_topic(settings, topic))
-    peer_s = time.perf_counter() - started
-    assert decoded == total
-
-    warm_up_pyarrow()
-    fs, root = open_store(settings)
-    stop = threading.Event()
-    store = Store(fs, root, stop=stop)
-    source = KafkaSource(settings, topic, f"{prefix}-compactor")
-    worker = Compactor(
-        source,
-        store,
-        codec,
-        CompactorConfig(policy=BufferPolicy(), poll_records=1000),
-        snapshots=Snapshots(store, codec),
-        stop=stop,
-    )
-    profiler = cProfile.Profile() if args.profile else None
-    started = time.perf_counter()
-    if profiler is not None:
-        profiler.enable()
-    while worker.stats.points < total:
-        worker.step()
-    worker.drain()  # every file written and committed
-    compactor_s = time.perf_counter() - started
-    if profiler is not None:
-        profiler.disable()
-        profiler.dump_stats(args.profile)
-    assert not worker.pending
-    worker.close()
-    source.close()
-    rate, peer_rate = total / compactor_s, total / peer_s
-    print(
-        f"compactor: {rate:,.0f} points/s ({compactor_s:.2f}s, {worker.stats.files} files, {worker.stats.merges} merges)"
-    )
-    print(f"peer (read + decode only, no Parquet, no S3): {peer_rate:,.0f} points/s")
-    print(f"ratio compactor / peer: {rate / peer_rate:.2f}")
+    try:
+        codec = Codec()
+        work = batches(args.points)
+        total = sum(len(b.metrics) for b in work)
+        producer = KafkaProducer(
+            settings.kafka_config(**{"linger.ms": 20, "compression.type": "lz4"})
+        )
+        for batch in work:
+            producer.produce(topic, encode_batch(codec, batch), batch.run_id.encode())
+            producer.poll(0)
+        assert producer.flush(60) == 0
+        print(f"produced {total:,} points in {len(work)} messages to {topic}")
+        warm_up_pyarrow()
+        rounds = []
+        for i in range(args.repeat):
+            read_s, decode_s = peers(settings, topic, total)
+            last = i == args.repeat - 1
+            seconds, files, merges = compact(
+                settings, topic, f"round{i}", total, args.profile if last else None
+            )
+            rounds.append((seconds, read_s, decode_s))
+            print(
+                f"round {i}: compactor {total / seconds:>10,.0f} points/s ({seconds:.2f}s, "
+                f"{files} files, {merges} merges); read {total / read_s:,.0f}/s; "
+                f"read+decode_batch {total / decode_s:,.0f}/s"
+            )
+    finally:
+        delete_topics(settings)
+    seconds, read_s, decode_s = (statistics.median(r[i] for r in rounds) for i in range(3))
+    rate = total / seconds
+    print(f"compactor (median of {len(rounds)}): {rate:,.0f} points/s into Parquet on S3")
+    print(f"ratio compactor / read only (Kafka floor, same run): {read_s / seconds:.2f}")
+    print(f"ratio compactor / read + decode_batch (same run): {decode_s / seconds:.2f}")
     print(f"ratio compactor / target {TARGET:,}: {rate / TARGET:.2f}")
-    fs.rm(root, recursive=True)
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from compactor.columns import MetricArrays
 from compactor.identities import SeenIndex
 from schemas.events import EventBatch, MetricLogged
 
@@ -52,8 +53,11 @@ class PointChunk:
         return len(self.steps)
 
 
-def chunk_of(batch: EventBatch, partition: int, offset: int, seen: SeenIndex) -> PointChunk | None:
-    """The points of ``batch`` not in ``seen`` (which then holds them), or None if none.
+def chunk_of(
+    batch: EventBatch, columns: MetricArrays, partition: int, offset: int, seen: SeenIndex
+) -> PointChunk | None:
+    """The points of ``batch`` (its metric ``columns`` given apart, as arrays) not in
+    ``seen`` (which then holds them), or None if none.
 
     Column points and MetricLogged events both count; every other event is ignored here.
     """
@@ -77,17 +81,14 @@ def chunk_of(batch: EventBatch, partition: int, offset: int, seen: SeenIndex) ->
                 )
             )
         sequence += 1
-    columns = batch.metrics
     count = len(columns)
     if count:
         new = seen.claim(producer, sequence, sequence + count)
         if new:
             base = len(keys)
             keys.extend(columns.keys)
-            key_index = np.asarray(columns.key_index, np.int32) + base
-            steps = np.asarray(columns.steps, np.int64)
-            timestamps = np.asarray(columns.timestamps, np.int64)
-            values = np.asarray(columns.values, np.float64)
+            key_index = columns.key_index + np.int32(base) if base else columns.key_index
+            steps, timestamps, values = columns.steps, columns.timestamps, columns.values
             if new == [(sequence, sequence + count)]:
                 parts.append(
                     (

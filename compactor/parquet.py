@@ -56,9 +56,13 @@ def points_table(chunks: Sequence[PointChunk]) -> pa.Table:
     return pa.Table.from_arrays([pa.array(c) for c in columns], schema=METRIC_SCHEMA)
 
 
-def merge_tables(tables: Sequence[pa.Table]) -> pa.Table:
+def merge_tables(tables: Sequence[pa.Table], distinct: bool = False) -> pa.Table:
     """The rows of ``tables`` as one table sorted by (key, step, producer_id, sequence),
-    each identity (producer_id, sequence) once (the row with the lowest offset kept)."""
+    each identity (producer_id, sequence) once (the row with the lowest offset kept).
+
+    ``distinct``: the caller knows no identity is in two rows (the tables were built from
+    one run buffer's chunks), so the search for repeats is skipped; the result is the same.
+    """
     table = pa.concat_tables(
         [t.select(METRIC_SCHEMA.names).cast(METRIC_SCHEMA) for t in tables]
     ).combine_chunks()
@@ -67,6 +71,9 @@ def merge_tables(tables: Sequence[pa.Table]) -> pa.Table:
     key_codes = _string_ranks(table["key"])
     producer_codes = _string_ranks(table["producer_id"])
     sequences = table["sequence"].to_numpy()
+    steps = table["step"].to_numpy()
+    if distinct:
+        return table.take(pa.array(np.lexsort((sequences, producer_codes, steps, key_codes))))
     offsets = table["offset"].to_numpy()
     by_identity = np.lexsort((offsets, sequences, producer_codes))
     producers_sorted, sequences_sorted = producer_codes[by_identity], sequences[by_identity]
@@ -75,7 +82,6 @@ def merge_tables(tables: Sequence[pa.Table]) -> pa.Table:
         sequences_sorted[1:] == sequences_sorted[:-1]
     )
     keep = by_identity[~repeated]
-    steps = table["step"].to_numpy()
     order = keep[np.lexsort((sequences[keep], producer_codes[keep], steps[keep], key_codes[keep]))]
     return table.take(pa.array(order))
 

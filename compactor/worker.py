@@ -24,6 +24,7 @@ from typing import Any
 
 from compactor.buffer import BufferPolicy, PointChunk, RunBuffer, chunk_of
 from compactor.cache import TableCache
+from compactor.columns import read_message
 from compactor.exceptions import StoreAccessError, StoreWriteError
 from compactor.layout import live_files, merged_name, parse_part_name, part_path, run_dir
 from compactor.parquet import decode, encode, merge_tables, points_table
@@ -32,7 +33,7 @@ from compactor.store import Store
 from compactor.writes import WriteQueue
 from runstream.source import EventSource, Record, SourceError
 from schemas.codec import Codec
-from schemas.events import EventBatch, RunEnded, decode_batch
+from schemas.events import EventBatch, RunEnded
 from schemas.exceptions import DecodeError
 from schemas.identifiers import UnsafeRunIdError, check_run_id
 
@@ -204,7 +205,7 @@ class Compactor:
         self.stats.records += 1
         self._position[record.partition] = record.offset + 1
         try:
-            batch = decode_batch(self.codec, record.value)
+            batch, columns = read_message(self.codec, record.value)
             check_run_id(batch.run_id)
         except (DecodeError, UnsafeRunIdError) as error:
             self.stats.skipped += 1
@@ -214,7 +215,7 @@ class Compactor:
             return
         key = (record.partition, batch.run_id)
         buffer = self._buffer(key)
-        chunk = chunk_of(batch, record.partition, record.offset, buffer.seen)
+        chunk = chunk_of(batch, columns, record.partition, record.offset, buffer.seen)
         if chunk is not None:
             buffer.add_chunk(chunk, now)
             self.stats.points += len(chunk)
@@ -309,7 +310,7 @@ class Compactor:
         delete them; the merged file's path, or None if there was at most one file.
 
         ``cached`` maps file names to the tables known to be in them (the ones this worker
-        wrote): those files are not read back.
+        wrote for this run since it last met it): those files are not read back.
 
         Readers listing with :func:`compactor.layout.live_files` see either the old files
         or the merged one, never both, never neither.
@@ -327,11 +328,16 @@ class Compactor:
         if len(files) < 2:
             return None
         spans = [span for path in files if (span := parse_part_name(path)) is not None]
-        tables = []
-        for path in files:
-            table = cached.get(path.rsplit("/", 1)[-1])
-            tables.append(table if table is not None else decode(self.store.read(path), path))
-        merged = merge_tables(tables)
+        tables = [cached.get(path.rsplit("/", 1)[-1]) for path in files]
+        # all written from one buffer (one SeenIndex): no identity is in two of them
+        distinct = all(table is not None for table in tables)
+        merged = merge_tables(
+            [
+                table if table is not None else decode(self.store.read(path), path)
+                for path, table in zip(files, tables, strict=True)
+            ],
+            distinct=distinct,
+        )
         target = f"{run_dir(self.store.root, run_id)}/" + merged_name(
             partition, min(s[1] for s in spans), max(s[2] for s in spans)
         )
