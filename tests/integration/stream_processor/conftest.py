@@ -115,7 +115,7 @@ def start_worker(kafka_settings: Settings, unique: str, tmp_path: Path) -> Itera
                 "--data-dir",
                 str(tmp_path / name),
                 "--loglevel",
-                "WARNING",
+                "INFO",  # the log stays in the test's tmp folder, for a post-mortem
                 *options,
             ],
             cwd=ROOT,
