@@ -1,0 +1,85 @@
+"""The format's sorts and merge against pyarrow's own sort on the layout's sort keys."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from compactor.buffer import PointChunk
+from compactor.layout import METRIC_SCHEMA, SORT_KEYS
+from compactor.parquet import merge_tables, points_table
+
+
+def chunk(
+    keys: list[str],
+    key_index: list[int],
+    steps: list[int],
+    producer: str,
+    offset: int,
+    first_sequence: int,
+) -> PointChunk:
+    n = len(steps)
+    return PointChunk(
+        keys,
+        np.array(key_index, np.int32),
+        np.array(steps, np.int64),
+        np.arange(n, dtype=np.int64) + 1000,
+        np.arange(n, dtype=np.float64) / 4,
+        producer,
+        np.arange(first_sequence, first_sequence + n, dtype=np.int64),
+        2,
+        offset,
+    )
+
+
+def unsorted(chunks: list[PointChunk]) -> pa.Table:
+    rows = []
+    for c in chunks:
+        for j in range(len(c)):
+            rows.append(
+                {
+                    "key": c.keys[c.key_index[j]],
+                    "step": int(c.steps[j]),
+                    "timestamp": int(c.timestamps[j]),
+                    "value": float(c.values[j]),
+                    "producer_id": c.producer,
+                    "sequence": int(c.sequences[j]),
+                    "partition": c.partition,
+                    "offset": c.offset,
+                }
+            )
+    return pa.Table.from_pylist(rows, schema=METRIC_SCHEMA)
+
+
+CHUNKS = [
+    chunk(["zeta", "Äpfel", "a"], [0, 1, 2, 0, 1, 2], [5, 5, 5, 1, 1, 1], "q", 7, 0),
+    chunk(["a", "é", "zeta"], [0, 1, 2, 0], [1, 3, 0, 1], "p", 8, 10),  # ties with chunk 1
+    chunk(["b"], [0, 0, 0], [-(2**40), 2**40, 0], "q", 9, 6),
+]
+
+
+def test_points_table_sorts_like_pyarrow_on_the_layout_keys_ties_in_read_order() -> None:
+    expected = unsorted(CHUNKS).sort_by(SORT_KEYS)  # pyarrow's sort is stable
+    assert points_table(CHUNKS).equals(expected)
+
+
+@pytest.mark.parametrize("distinct", [False, True])
+def test_merge_sorts_by_key_step_identity(distinct: bool) -> None:
+    tables = [points_table(CHUNKS[:1]), points_table(CHUNKS[1:])]
+    expected = unsorted(CHUNKS).sort_by(
+        [*SORT_KEYS, ("producer_id", "ascending"), ("sequence", "ascending")]
+    )
+    assert merge_tables(tables, distinct=distinct).equals(expected)
+
+
+def test_merge_keeps_each_identity_once_with_its_lowest_offset() -> None:
+    first = chunk(["a"], [0, 0], [1, 2], "p", 5, 0)
+    again = chunk(["a"], [0, 0, 0], [1, 2, 3], "p", 3, 0)  # sequences 0, 1 again, lower offset
+    merged = merge_tables([points_table([first]), points_table([again])])
+    assert merged.column("sequence").to_pylist() == [0, 1, 2]
+    assert merged.column("offset").to_pylist() == [3, 3, 3]
+
+
+def test_merge_of_nothing_is_an_empty_metric_table() -> None:
+    assert merge_tables([points_table([])]).schema == METRIC_SCHEMA
