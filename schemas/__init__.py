@@ -2,6 +2,7 @@
 
 from schemas.codec import Codec
 from schemas.events import (
+    ArtifactLogged,
     Event,
     EventBatch,
     EventId,
@@ -24,6 +25,7 @@ from schemas.exceptions import DecodeError, EncodeError, SchemaError
 from schemas.topics import Topics
 
 __all__ = [
+    "ArtifactLogged",
     "Codec",
     "DecodeError",
     "EncodeError",

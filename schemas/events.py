@@ -1,4 +1,4 @@
-"""Typed events: the Python face of ``event_batch.avsc``.
+"""Typed events: the Python face of ``event_batch.v*.avsc`` (today: version 2).
 
 A Kafka message carries one :class:`EventBatch`: the events of one run from one producer.
 Metric points may travel as :class:`MetricColumns` (parallel arrays: about 4x cheaper to
@@ -109,8 +109,32 @@ class RunDeleted:
     reason: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class ArtifactLogged:
+    """A file of the run, already stored (content-addressed) when this event is produced.
+
+    ``path`` is its place among the run's artifacts (relative, ``/``-separated), ``uri``
+    where its bytes are (``s3://bucket/key`` or ``file:///path``), ``size`` in bytes,
+    ``sha256`` the hex digest of the bytes. Added in ``event_batch`` version 2.
+    """
+
+    path: str
+    uri: str
+    size: int = 0
+    sha256: str = ""
+    media_type: str = "application/octet-stream"
+
+
 Payload = (
-    RunStarted | ParamLogged | MetricLogged | TagSet | RunEnded | LogLine | RunUpdated | RunDeleted
+    RunStarted
+    | ParamLogged
+    | MetricLogged
+    | TagSet
+    | RunEnded
+    | LogLine
+    | RunUpdated
+    | RunDeleted
+    | ArtifactLogged
 )
 PAYLOAD_TYPES: dict[str, type[Any]] = {
     f"{NAMESPACE}.{cls.__name__}": cls
@@ -123,6 +147,7 @@ PAYLOAD_TYPES: dict[str, type[Any]] = {
         LogLine,
         RunUpdated,
         RunDeleted,
+        ArtifactLogged,
     )
 }
 _FIELDS: dict[type[Any], tuple[str, ...]] = {

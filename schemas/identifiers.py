@@ -1,4 +1,4 @@
-"""Rules for run ids: part of the contract, since a run id is a path segment in the store."""
+"""Rules for run ids and artifact paths: part of the contract, since both are paths in the store."""
 
 from __future__ import annotations
 
@@ -26,3 +26,43 @@ def check_run_id(run_id: str) -> str:
             "[A-Za-z0-9_-.], starting with a letter or digit"
         )
     return run_id
+
+
+ARTIFACT_SEGMENT_PATTERN = re.compile(r"^[A-Za-z0-9_\-.+=@,][A-Za-z0-9_\-.+=@, ]{0,254}$")
+MAX_ARTIFACT_PATH_LENGTH = 1024
+
+
+class UnsafeArtifactPathError(SchemaError, ValueError):
+    """An artifact path could leave its run's folder, or is not a plain relative path."""
+
+
+def check_artifact_path(path: str) -> str:
+    """Return ``path`` if it is a safe artifact path: relative, ``/``-separated segments of
+    ``[A-Za-z0-9_-.+=@, ]`` (not starting with a space), none of them ``.`` or ``..``, at
+    most 1024 characters. Such a path cannot escape its run's folder in any store.
+
+    Raises:
+        UnsafeArtifactPathError: the path is empty, absolute, too long, has an empty, ``.``
+            or ``..`` segment, a backslash or another character outside the set.
+    """
+    if not isinstance(path, str) or not path:
+        raise UnsafeArtifactPathError(f"artifact path {path!r} must be a non-empty string")
+    if len(path) > MAX_ARTIFACT_PATH_LENGTH:
+        raise UnsafeArtifactPathError(
+            f"artifact path {path[:40]!r}... has {len(path)} characters, more than "
+            f"{MAX_ARTIFACT_PATH_LENGTH}"
+        )
+    if path.startswith("/"):
+        raise UnsafeArtifactPathError(f"artifact path {path!r} is absolute: give a relative path")
+    for segment in path.split("/"):
+        if segment in ("", ".", ".."):
+            raise UnsafeArtifactPathError(
+                f"artifact path {path!r} has a {segment or 'empty'!r} segment: it must stay "
+                "inside the run's artifacts (no '..', '.', '//' or trailing '/')"
+            )
+        if not ARTIFACT_SEGMENT_PATTERN.match(segment):
+            raise UnsafeArtifactPathError(
+                f"artifact path {path!r}: segment {segment!r} has a character outside "
+                "[A-Za-z0-9_-.+=@, ] (or starts with a space)"
+            )
+    return path

@@ -8,6 +8,7 @@ readers of run states never import faust).
 from stream_processor.dlq import DeadLetter, read_message
 from stream_processor.exceptions import InvalidEventError, ProcessorError, StateError
 from stream_processor.state import (
+    ArtifactRegister,
     DeleteRegister,
     EndRegister,
     MetricSummary,
@@ -23,6 +24,7 @@ from stream_processor.state import (
 from stream_processor.validation import validate_batch
 
 __all__ = [
+    "ArtifactRegister",
     "DeadLetter",
     "DeleteRegister",
     "EndRegister",

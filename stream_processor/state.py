@@ -15,6 +15,8 @@ interleaving of partitions, any duplicate delivery gives the same state.
   sequence)`` (never decided by the value), plus the min and max value. NaN is ignored by
   min/max unless every value of the key is NaN; a zero min or max is stored as +0.0 so the
   sign of zero cannot depend on arrival order. The greatest step is the latest point's step.
+- ``artifacts``: per artifact path, the ArtifactLogged with the greatest order key (ties go
+  to the greater (uri, size, sha256, media type)).
 - LogLine events do not change the state; counts are not kept (not idempotent: the query
   layer counts deduplicated history).
 
@@ -42,6 +44,7 @@ from typing import Any, NamedTuple
 
 from schemas.codec import Codec
 from schemas.events import (
+    ArtifactLogged,
     EventBatch,
     LogicalEvent,
     LogLine,
@@ -87,6 +90,21 @@ class DeleteRegister(NamedTuple):
 
     reason: str | None
     order: Order
+
+
+class ArtifactRegister(NamedTuple):
+    """A stored file of the run, as written by the ArtifactLogged of order key ``order``."""
+
+    uri: str
+    size: int
+    sha256: str
+    media_type: str
+    order: Order
+
+    @property
+    def value(self) -> tuple[str, int, str, str]:
+        """What the register holds, without its order key (the tie-breaker)."""
+        return (self.uri, self.size, self.sha256, self.media_type)
 
 
 @dataclass(slots=True, eq=False)
@@ -170,6 +188,7 @@ class RunState:
     labels: dict[str, Register] = field(default_factory=dict)
     source: dict[str, Register] = field(default_factory=dict)
     metrics: dict[str, MetricSummary] = field(default_factory=dict)
+    artifacts: dict[str, ArtifactRegister] = field(default_factory=dict)
 
     @property
     def is_deleted(self) -> bool:
@@ -204,6 +223,13 @@ class RunState:
         """Source information (source_file, command, git_commit, ...) as plain ``key -> value``."""
         return {key: register.value for key, register in self.source.items()}
 
+    def artifacts_dict(self) -> dict[str, dict[str, Any]]:
+        """Artifacts as ``path -> {"uri", "size", "sha256", "media_type"}``."""
+        return {
+            path: {"uri": a.uri, "size": a.size, "sha256": a.sha256, "media_type": a.media_type}
+            for path, a in self.artifacts.items()
+        }
+
     def latest_metrics(self) -> dict[str, tuple[float, int, int]]:
         """Each metric key's latest point as ``key -> (value, step, timestamp ms)``."""
         return {key: (m.value, m.step, m.timestamp) for key, m in self.metrics.items()}
@@ -227,6 +253,7 @@ class RunState:
                 | {"min": m.min, "max": m.max}
                 for key, m in self.metrics.items()
             },
+            "artifacts": self.artifacts_dict(),
         }
 
     def copy(self) -> RunState:
@@ -245,6 +272,7 @@ class RunState:
             dict(self.labels),
             dict(self.source),
             {key: m.copy() for key, m in self.metrics.items()},
+            dict(self.artifacts),
         )
 
 
@@ -319,6 +347,8 @@ def merge(a: RunState, b: RunState) -> RunState:
     ):
         for key, register in theirs.items():
             mine[key] = _max_register(mine.get(key), register)  # type: ignore[assignment]
+    for path, artifact in b.artifacts.items():
+        _set_artifact(a.artifacts, path, artifact)
     for key, summary in b.metrics.items():
         current = a.metrics.get(key)
         if current is None:
@@ -362,6 +392,12 @@ def _set(registers: dict[str, Register], key: str, value: str, order: Order) -> 
         registers[key] = Register(value, order)
 
 
+def _set_artifact(artifacts: dict[str, ArtifactRegister], path: str, new: ArtifactRegister) -> None:
+    current = artifacts.get(path)
+    if current is None or (new.order, new.value) > (current.order, current.value):
+        artifacts[path] = new
+
+
 def _apply_payload(state: RunState, order: Order, payload: Payload) -> None:
     kind = type(payload)
     if kind is ParamLogged:
@@ -394,6 +430,13 @@ def _apply_payload(state: RunState, order: Order, payload: Payload) -> None:
         deleted = DeleteRegister(payload.reason, order)
         if state.deleted is None or _delete_key(deleted) > _delete_key(state.deleted):
             state.deleted = deleted
+    elif kind is ArtifactLogged:
+        assert isinstance(payload, ArtifactLogged)
+        _set_artifact(
+            state.artifacts,
+            payload.path,
+            ArtifactRegister(payload.uri, payload.size, payload.sha256, payload.media_type, order),
+        )
     elif kind is not LogLine:
         raise StateError(f"run {state.run_id!r}: no rule for event payload {kind.__name__}")
 
@@ -555,6 +598,16 @@ def state_record(state: RunState) -> dict[str, Any]:
             }
             for key, m in sorted(state.metrics.items())
         },
+        "artifacts": {
+            path: {
+                "uri": a.uri,
+                "size": a.size,
+                "sha256": a.sha256,
+                "media_type": a.media_type,
+                **_order_record(a.order),
+            }
+            for path, a in sorted(state.artifacts.items())
+        },
     }
 
 
@@ -591,6 +644,10 @@ def state_from_record(record: Mapping[str, Any]) -> RunState:
                 m["max"],
             )
             for key, m in record["metrics"].items()
+        },
+        artifacts={
+            path: ArtifactRegister(a["uri"], a["size"], a["sha256"], a["media_type"], _order(a))
+            for path, a in record.get("artifacts", {}).items()
         },
     )
 

@@ -3,8 +3,13 @@ to the dead-letter topic instead of into the state."""
 
 from __future__ import annotations
 
-from schemas.events import RUN_STATUSES, EventBatch, RunEnded, TagSet
-from schemas.identifiers import UnsafeRunIdError, check_run_id
+from schemas.events import RUN_STATUSES, ArtifactLogged, EventBatch, RunEnded, TagSet
+from schemas.identifiers import (
+    UnsafeArtifactPathError,
+    UnsafeRunIdError,
+    check_artifact_path,
+    check_run_id,
+)
 from stream_processor.exceptions import InvalidEventError
 from stream_processor.state import LABELS_NAMESPACE, RUNNING
 
@@ -14,11 +19,11 @@ NAMESPACES = ("tags", LABELS_NAMESPACE)
 def validate_batch(batch: EventBatch, key: bytes | None = None) -> EventBatch:
     """Return ``batch`` if it keeps the contract: a safe run id equal to the message ``key``
     (when given), a non-negative first sequence, consistent metric columns, an end status
-    other than RUNNING, and a known tag namespace.
+    other than RUNNING, a known tag namespace, and artifact paths that stay in their run.
 
     Raises:
         InvalidEventError: a rule is broken; ``reason`` is ``run_id``, ``key``, ``sequence``,
-            ``columns``, ``status`` or ``namespace``.
+            ``columns``, ``status``, ``namespace`` or ``artifact_path``.
     """
     try:
         check_run_id(batch.run_id)
@@ -48,6 +53,11 @@ def validate_batch(batch: EventBatch, key: bytes | None = None) -> EventBatch:
                 f"{', '.join(NAMESPACES)}",
                 "namespace",
             )
+        if isinstance(payload, ArtifactLogged):
+            try:
+                check_artifact_path(payload.path)
+            except UnsafeArtifactPathError as error:
+                raise InvalidEventError(f"run {batch.run_id}: {error}", "artifact_path") from error
     return batch
 
 

@@ -14,6 +14,7 @@ from fastavro import parse_schema, schemaless_reader, schemaless_writer
 from fastavro.utils import generate_many
 
 from schemas import (
+    ArtifactLogged,
     Codec,
     DecodeError,
     EncodeError,
@@ -46,9 +47,10 @@ KNOWN = EventBatch(
         ["loss"], [0, 0], [1, 2], [0.5, 0.25], [1_700_000_000_000, 1_700_000_000_001]
     ),
 )
-# Written once by this codec and checked by hand against the Avro spec: C3 01, the
-# CRC-64-AVRO fingerprint of event_batch.v1 (little-endian), then the binary body.
-KNOWN_HEX = (
+# Written once by this codec (when v1 was today's version) and checked by hand against the
+# Avro spec: C3 01, the CRC-64-AVRO fingerprint of event_batch.v1 (little-endian), then the
+# binary body. Such bytes stay on the topic forever: today's reader must decode them.
+KNOWN_V1_HEX = (
     "c30198e1cecc1e774e4a"  # magic + fingerprint
     "0a72756e2d31"  # run_id "run-1"
     "0470300268"  # producer id "p0", host "h"
@@ -70,6 +72,10 @@ KNOWN_HEX = (
     "04000000000000e03f000000000000d03f00"  # values [0.5, 0.25]
     "0480a0abfef96282a0abfef96200"  # timestamps
 )
+# Version 2 only adds a union branch at the end (ArtifactLogged): the body of the same batch
+# is byte-identical, only the fingerprint differs.
+V2_FINGERPRINT_HEX = "fb5c7400ba708839"
+KNOWN_HEX = "c301" + V2_FINGERPRINT_HEX + KNOWN_V1_HEX[20:]
 
 
 def test_known_batch_encodes_to_pinned_bytes() -> None:
@@ -80,10 +86,35 @@ def test_pinned_bytes_decode_to_the_known_batch() -> None:
     assert decode_batch(Codec(), bytes.fromhex(KNOWN_HEX)) == KNOWN
 
 
+def test_v1_bytes_decode_into_todays_batch_unchanged() -> None:
+    assert versions.latest("event_batch").version >= 2
+    assert decode_batch(Codec(), bytes.fromhex(KNOWN_V1_HEX)) == KNOWN
+
+
+def test_every_v1_payload_written_by_a_v1_writer_reads_unchanged() -> None:
+    v1 = next(v for v in versions.all_versions() if (v.name, v.version) == ("event_batch", 1))
+    events = tuple(Event(i, payload) for i, payload in enumerate(V1_PAYLOADS))
+    batch = EventBatch("r", Producer("p", "h", 1), 0, events)
+    buffer = io.BytesIO()
+    buffer.write(SINGLE_OBJECT_MAGIC + v1.fingerprint)
+    schemaless_writer(buffer, v1.parsed, batch.to_record())
+    assert decode_batch(Codec(), buffer.getvalue()) == batch
+
+
+def test_a_v1_reader_cannot_be_handed_an_artifact_but_reads_v2_batches_without_one() -> None:
+    # Old readers resolve v2 data written without the new branch (the branch index of every
+    # v1 payload is unchanged in v2).
+    v1 = next(v for v in versions.all_versions() if (v.name, v.version) == ("event_batch", 1))
+    data = encode_batch(Codec(), KNOWN)
+    v2 = versions.latest("event_batch")
+    record = schemaless_reader(io.BytesIO(data[10:]), v2.parsed, v1.parsed)
+    assert record["events"][0]["payload"] == {"key": "lr", "value": "0.001"}
+
+
 def test_a_standard_avro_reader_reads_what_the_codec_writes() -> None:
     data = encode_batch(Codec(), KNOWN)
     assert data[:2] == SINGLE_OBJECT_MAGIC
-    raw = json.loads((AVRO_DIR / "event_batch.v1.avsc").read_text())
+    raw = json.loads((AVRO_DIR / "event_batch.v2.avsc").read_text())
     record = schemaless_reader(io.BytesIO(data[10:]), parse_schema(raw))
     assert record["run_id"] == "run-1"
     assert record["producer"]["world_size"] == 2
@@ -100,17 +131,24 @@ def test_fingerprint_is_the_crc64_avro_of_the_canonical_form() -> None:
     assert encode_batch(Codec(), KNOWN)[2:10] == latest.fingerprint
 
 
+V1_PAYLOADS = [
+    RunStarted(start_time_us=5, name="n", collection="c", tags={"a": "b"}, git_dirty=True),
+    ParamLogged("k", "v"),
+    MetricLogged("m", math.inf, 3, 4),
+    TagSet("k", "v", "labels"),
+    RunEnded("FAILED", 9),
+    LogLine("warn", "careful", {"epoch": "3"}),
+    RunUpdated(name="renamed"),
+    RunDeleted(),
+]
+
+
 @pytest.mark.parametrize(
     "payload",
     [
-        RunStarted(start_time_us=5, name="n", collection="c", tags={"a": "b"}, git_dirty=True),
-        ParamLogged("k", "v"),
-        MetricLogged("m", math.inf, 3, 4),
-        TagSet("k", "v", "labels"),
-        RunEnded("FAILED", 9),
-        LogLine("warn", "careful", {"epoch": "3"}),
-        RunUpdated(name="renamed"),
-        RunDeleted(),
+        *V1_PAYLOADS,
+        ArtifactLogged("model/model.pkl", "s3://b/k", 12, "ab" * 32, "application/octet-stream"),
+        ArtifactLogged("a.txt", "file:///tmp/a"),
     ],
 )
 def test_every_payload_round_trips(payload: object) -> None:
@@ -142,7 +180,12 @@ def test_todays_reader_reads_every_released_version(version: versions.SchemaVers
 
 def test_released_versions_are_never_edited() -> None:
     # A released version's fingerprint is frozen: editing a .avsc must be a new version.
-    frozen = {("event_batch", 1): "98e1cecc1e774e4a"}
+    frozen = {
+        ("event_batch", 1): "98e1cecc1e774e4a",
+        ("event_batch", 2): V2_FINGERPRINT_HEX,
+        ("run_state", 1): "4d4322120ca5735d",
+        ("run_state", 2): "a24382bb4fd679ed",
+    }
     for version in versions.all_versions():
         if (version.name, version.version) in frozen:
             assert version.fingerprint.hex() == frozen[(version.name, version.version)]
@@ -156,6 +199,7 @@ def test_released_versions_are_never_edited() -> None:
         (SINGLE_OBJECT_MAGIC + b"\x01\x02", "truncated"),
         (SINGLE_OBJECT_MAGIC + b"\xff" * 8 + b"body", "fingerprint"),
         (bytes.fromhex(KNOWN_HEX)[:-3], "truncated"),
+        (bytes.fromhex(KNOWN_V1_HEX)[:-3], "truncated"),
         (bytes.fromhex(KNOWN_HEX) + b"\x00", "body"),
         (b"\x00\x00\x00\x00\x07body", "registry"),
     ],

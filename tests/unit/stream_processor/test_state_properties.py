@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from schemas.events import (
+    ArtifactLogged,
     Event,
     EventBatch,
     LogicalEvent,
@@ -56,6 +57,14 @@ payloads = st.one_of(
     st.builds(LogLine, st.just("INFO"), st.sampled_from(VALUES)),
     st.builds(RunUpdated, st.none() | st.sampled_from(VALUES), st.none() | st.sampled_from(VALUES)),
     st.builds(RunDeleted, st.none() | st.sampled_from(VALUES)),
+    st.builds(
+        ArtifactLogged,
+        st.sampled_from(("a.txt", "model/model.pkl")),
+        st.sampled_from(VALUES),
+        st.integers(0, 2),
+        st.sampled_from(VALUES),
+        st.sampled_from(("text/plain", "application/octet-stream")),
+    ),
 )
 point = st.tuples(st.integers(0, 2), st.integers(0, 3), FLOATS, st.integers(0, 3))
 
@@ -148,6 +157,9 @@ def naive_run(run_id: str, events: list[tuple[Any, ...]]) -> dict[str, Any]:
                 registers["collection"].append((order, payload.collection))
         elif isinstance(payload, RunDeleted):
             deletions.append(order)
+        elif isinstance(payload, ArtifactLogged):
+            stored = (payload.uri, payload.size, payload.sha256, payload.media_type)
+            keyed["artifacts"][payload.path].append((order, stored))
         elif isinstance(payload, MetricLogged):
             points[payload.key].append(
                 (payload.step, payload.timestamp, producer, sequence, payload.value)
@@ -172,6 +184,10 @@ def naive_run(run_id: str, events: list[tuple[Any, ...]]) -> dict[str, Any]:
         "labels": {k: latest(v) for k, v in keyed["labels"].items()},
         "source": {k: latest(v) for k, v in keyed["source"].items()},
         "metrics": metrics,
+        "artifacts": {
+            path: dict(zip(("uri", "size", "sha256", "media_type"), latest(v), strict=True))
+            for path, v in keyed["artifacts"].items()
+        },
     }
 
 
