@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 import os
 import weakref
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,6 +27,7 @@ from typing import Any
 import faust
 from faust.streams import _current_event
 
+from runstream.errors import ConfigError
 from runstream.settings import Settings
 from schemas.codec import Codec
 from schemas.events import EventBatch
@@ -61,6 +62,41 @@ class ProcessorOptions:
     session_timeout: float = 30.0
 
 
+def broker_credentials(kafka: Mapping[str, Any]) -> Any:
+    """faust's credentials for the librdkafka security properties of ``settings.kafka``
+    (``security.protocol``, ``sasl.*``, ``ssl.*``), so the processor connects the way every
+    other component does; None for PLAINTEXT.
+
+    Raises:
+        ConfigError: the protocol is not PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL.
+    """
+    protocol = str(kafka.get("security.protocol", "PLAINTEXT")).upper()
+    if protocol == "PLAINTEXT":
+        return None
+    if protocol not in ("SSL", "SASL_PLAINTEXT", "SASL_SSL"):
+        raise ConfigError(
+            f"security.protocol={protocol!r}: use PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL"
+        )
+    context = None
+    if protocol.endswith("SSL"):
+        from aiokafka.helpers import create_ssl_context
+
+        context = create_ssl_context(
+            cafile=kafka.get("ssl.ca.location"),
+            certfile=kafka.get("ssl.certificate.location"),
+            keyfile=kafka.get("ssl.key.location"),
+            password=kafka.get("ssl.key.password"),
+        )
+    if protocol.startswith("SASL"):
+        return faust.SASLCredentials(
+            username=kafka.get("sasl.username"),
+            password=kafka.get("sasl.password"),
+            ssl_context=context,
+            mechanism=str(kafka.get("sasl.mechanism", "PLAIN")).upper(),
+        )
+    return faust.SSLCredentials(context)
+
+
 def create_app(settings: Settings, options: ProcessorOptions | None = None) -> faust.App:
     """A new faust app that maintains ``runstream.runs`` from ``runstream.events``.
 
@@ -90,6 +126,7 @@ def create_app(settings: Settings, options: ProcessorOptions | None = None) -> f
         consumer_auto_offset_reset="earliest",
         broker_session_timeout=options.session_timeout,
         broker_heartbeat_interval=max(1.0, options.session_timeout / 4),
+        broker_credentials=broker_credentials(settings.kafka),
     )
     raw: dict[str, Any] = {
         "key_type": bytes,
