@@ -83,3 +83,23 @@ def test_merge_keeps_each_identity_once_with_its_lowest_offset() -> None:
 
 def test_merge_of_nothing_is_an_empty_metric_table() -> None:
     assert merge_tables([points_table([])]).schema == METRIC_SCHEMA
+
+
+def test_metric_files_delta_encode_integers_and_read_back_equal() -> None:
+    import io
+
+    import pyarrow.parquet as pq
+
+    from compactor.parquet import decode, encode
+
+    table = points_table(CHUNKS)
+    data = encode(table)
+    metadata = pq.ParquetFile(io.BytesIO(data)).metadata.row_group(0)
+    encodings = {
+        metadata.column(i).path_in_schema: metadata.column(i).encodings
+        for i in range(metadata.num_columns)
+    }
+    assert "DELTA_BINARY_PACKED" in encodings["step"]
+    assert "DELTA_BINARY_PACKED" in encodings["offset"]
+    assert metadata.column(0).compression == "ZSTD"
+    assert decode(data, "x").equals(table)
