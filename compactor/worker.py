@@ -157,6 +157,7 @@ class Compactor:
             CorruptPartError: a file to merge is not a metric file.
         """
         records = self.source.poll(self.config.poll_records, self.config.poll_timeout_s)
+        self._drop_revoked()  # at once: the writes of a revoked partition land first
         now = time.monotonic()
         for record in records:
             self._take(record, now)

@@ -109,8 +109,9 @@ class WriteQueue:
         return len(self._tasks)
 
     def close(self) -> None:
-        """Wait for every task, then stop the threads."""
-        self.join()
+        """Wait for every task, then stop the threads. Raises nothing: errors of tasks not
+        yet reaped stay for :meth:`reap` (and their offsets are never committed)."""
+        wait([task.future for task in self._tasks])
         if self._pool is not None:
             self._pool.shutdown(wait=True)
 
