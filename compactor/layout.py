@@ -5,6 +5,7 @@
     {store}/metrics/run_id={run}/part-{partition}-{first_offset}-{last_offset}.parquet
     {store}/metrics/run_id={run}/merged-{partition}-{first_offset}-{last_offset}.parquet
     {store}/runs/run_id={run}/{table}.parquet      table: run, params, tags (latest wins)
+    {store}/artifacts/run_id={run}/sha256/{hh}/{sha256}     artifact bytes, content-addressed
 
 Offsets are zero-padded to 20 digits so that names sort in offset order. A run id is one
 safe path segment (the SDK validates it; :func:`run_dir` re-checks), so no id can reach
@@ -14,6 +15,12 @@ A ``merged-`` file holds every row of the files of its partition whose offset ra
 within its own: once it exists, those files are hidden (:func:`live_files`) even before they
 are deleted, so a reader listing the folder never sees a row twice nor misses one. Readers
 that glob the folder instead deduplicate on the event identity (producer_id, sequence).
+
+Artifacts are stored by the SHA-256 of their bytes (``hh`` is its first two hex digits), so
+the same file logged twice, under one path or several, is stored once per run; the
+ArtifactLogged event maps the artifact's path to that object. An object is written whole
+before its event is produced (one PUT on S3, a renamed temporary file on a local disk), and
+the objects of a deleted run are removed with the run's folder.
 """
 
 from __future__ import annotations
@@ -23,10 +30,12 @@ from collections.abc import Iterable
 
 import pyarrow as pa
 
-from schemas.identifiers import check_run_id
+from schemas.identifiers import check_artifact_path, check_run_id
 
 METRICS_DIR = "metrics"
 RUNS_DIR = "runs"
+ARTIFACTS_DIR = "artifacts"
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _PART = re.compile(
     r"^(?P<kind>part|merged)-(?P<partition>\d+)-(?P<first>\d+)-(?P<last>\d+)\.parquet$"
 )
@@ -136,3 +145,34 @@ def runs_glob(root: str, table: str) -> str:
     if table not in RUN_TABLES:
         raise ValueError(f"table {table!r} is not one of {RUN_TABLES}")
     return f"{root}/{RUNS_DIR}/run_id=*/{table}.parquet"
+
+
+def artifacts_dir(root: str, run_id: str) -> str:
+    """The folder of every stored artifact object of one run.
+
+    Raises:
+        UnsafeRunIdError: ``run_id`` is not a safe path segment.
+    """
+    return f"{root}/{ARTIFACTS_DIR}/run_id={check_run_id(run_id)}"
+
+
+def artifact_object_path(root: str, run_id: str, sha256: str) -> str:
+    """Where the bytes of digest ``sha256`` (64 lowercase hex digits) of a run are stored.
+
+    Raises:
+        UnsafeRunIdError: ``run_id`` is not a safe path segment.
+        ValueError: ``sha256`` is not a hex SHA-256 digest.
+    """
+    if not isinstance(sha256, str) or not _SHA256.match(sha256):
+        raise ValueError(f"sha256 {sha256!r} is not 64 lowercase hex digits")
+    return f"{artifacts_dir(root, run_id)}/sha256/{sha256[:2]}/{sha256}"
+
+
+def artifact_path(*parts: str) -> str:
+    """Join artifact path parts with ``/`` (empty parts dropped, a trailing ``/`` of a part
+    ignored) and check the result.
+
+    Raises:
+        UnsafeArtifactPathError: the joined path could leave the run's artifacts.
+    """
+    return check_artifact_path("/".join(part.rstrip("/") for part in parts if part.rstrip("/")))

@@ -10,12 +10,16 @@ Per run, three files (paths from :mod:`compactor.layout`), overwritten whole on 
 The run id is the Hive partition (``run_id=...``) of the folder. The state is computed by
 the one reducer, :mod:`stream_processor.state`, from every event but the metric points
 (their history is in the metric files; latest values are a query over it).
+
+The snapshot of a deleted run also removes the run's artifact objects
+(:func:`compactor.artifacts.delete_run_artifacts`).
 """
 
 from __future__ import annotations
 
 import pyarrow as pa
 
+from compactor.artifacts import delete_run_artifacts
 from compactor.layout import run_table_path
 from compactor.parquet import decode_table, encode_table
 from compactor.store import Store
@@ -92,7 +96,8 @@ class Snapshots:
         return state
 
     def write(self, run_id: str, state: RunState) -> None:
-        """Overwrite the three snapshot files of ``run_id`` with ``state`` (run last).
+        """Overwrite the three snapshot files of ``run_id`` with ``state`` (run last); when
+        the state says the run is deleted, delete its artifact objects too.
 
         Raises:
             StoreWriteError: the store kept failing and the worker is stopping.
@@ -133,3 +138,5 @@ class Snapshots:
         self.store.write(
             run_table_path(root, run_id, "run"), encode_table(pa.table(row, RUN_SCHEMA))
         )
+        if state.is_deleted:
+            delete_run_artifacts(self.store, state)

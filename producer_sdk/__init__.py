@@ -10,12 +10,16 @@ Fluent use (the active run lives in a context variable)::
             rs.log_metric("loss", loss, step=step)
 
 Explicit use: ``Client(tracking_uri).start_run(...)`` returns a :class:`Run` with the same
-methods. Errors derive from :class:`SdkError` (see ``producer_sdk.exceptions``).
+methods. Files go with the run: ``log_artifact``, ``log_text``, ``log_dict``, ``log_figure``,
+``log_model`` (and ``load_model`` to read a model back). Errors derive from
+:class:`SdkError` (see ``producer_sdk.exceptions``).
 """
 
 from producer_sdk.client import Client
 from producer_sdk.exceptions import (
+    ArtifactError,
     FlushError,
+    ModelError,
     NoActiveRunError,
     RunEndedError,
     SdkError,
@@ -29,12 +33,18 @@ from producer_sdk.fluent import (
     flush,
     get_client,
     get_tracking_uri,
+    load_model,
     log,
+    log_artifact,
+    log_dict,
+    log_figure,
     log_metric,
     log_metrics,
+    log_model,
     log_param,
     log_parameters,
     log_params,
+    log_text,
     persist_run,
     set_labels,
     set_tag,
@@ -47,9 +57,11 @@ from producer_sdk.run import MetricsLogger, Params, Run
 from producer_sdk.sinks import resend_spill_files
 
 __all__ = [
+    "ArtifactError",
     "Client",
     "FlushError",
     "MetricsLogger",
+    "ModelError",
     "NoActiveRunError",
     "Params",
     "Run",
@@ -63,12 +75,18 @@ __all__ = [
     "flush",
     "get_client",
     "get_tracking_uri",
+    "load_model",
     "log",
+    "log_artifact",
+    "log_dict",
+    "log_figure",
     "log_metric",
     "log_metrics",
+    "log_model",
     "log_param",
     "log_parameters",
     "log_params",
+    "log_text",
     "persist_run",
     "resend_spill_files",
     "set_labels",

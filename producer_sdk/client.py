@@ -12,7 +12,7 @@ import weakref
 from collections.abc import Mapping
 from multiprocessing import util as multiprocessing_util
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from producer_sdk import validation as check
 from producer_sdk.batcher import Batcher, now_us
@@ -21,7 +21,10 @@ from producer_sdk.exceptions import FlushError
 from producer_sdk.run import Run, _run_update
 from producer_sdk.sinks import DEFAULT_MAX_IN_FLIGHT, KafkaSink, LocalLogSink, NoOpSink, Sink
 from runstream.settings import Settings
-from schemas.events import Event, RunDeleted, RunStarted, TagSet
+from schemas.events import ArtifactLogged, Event, RunDeleted, RunStarted, TagSet
+
+if TYPE_CHECKING:
+    from producer_sdk.artifacts import Upload, Uploader, UploadPolicy
 
 logger = logging.getLogger(__name__)
 
@@ -48,6 +51,7 @@ class Client:
         spill_dir: where batches Kafka does not acknowledge in time are spilled.
         max_in_flight: events waiting for Kafka's acknowledgement before spilling starts.
         exit_timeout: how long the exit handler waits for acknowledgements.
+        upload_policy: retries and threads of artifact uploads.
 
     Raises:
         ConfigError: the tracking URI or an environment setting is malformed.
@@ -61,11 +65,14 @@ class Client:
         spill_dir: Path | None = None,
         max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
         exit_timeout: float = EXIT_FLUSH_TIMEOUT,
+        upload_policy: UploadPolicy | None = None,
     ) -> None:
         self.settings = settings or Settings.resolve(tracking_uri)
         self.spill_dir = spill_dir or self.settings.spill_dir
         self.batcher = Batcher(make_sink(self.settings, self.spill_dir, max_in_flight))
         self.exit_timeout = exit_timeout
+        self._upload_policy = upload_policy
+        self._uploader: Uploader | None = None
         self._context_runs: list[Run] = []
         reference = weakref.ref(self)
         atexit.register(_close_at_exit, reference)
@@ -159,14 +166,61 @@ class Client:
         handle.update_run_info(run_name, run_collection_name, collection=collection)
         handle._queue.closed = True
 
+    def load_model(self, run_id: str, name: str) -> Any:
+        """Load the model logged as ``name`` in run ``run_id`` (by any process): everything
+        this client logged is flushed first, then the model is read from the store.
+
+        Raises:
+            RunNotFoundError: no visible run has this id.
+            ArtifactNotFoundError: the run has no model ``name`` (no manifest).
+            ModelError: the model cannot be loaded (library missing, unreadable file).
+            FlushError: this client's own events were not acknowledged in time.
+        """
+        from producer_sdk.model_loading import load_logged_model
+
+        self.flush()
+        return load_logged_model(self.settings, run_id, name)
+
+    @property
+    def uploader(self) -> Uploader:
+        """The artifact uploader of this client (created on first use)."""
+        if self._uploader is None:
+            from producer_sdk.artifacts import Uploader
+
+            self._uploader = Uploader(self.settings, self._record_artifact, self._upload_policy)
+        return self._uploader
+
+    def _upload(self, upload: Upload) -> None:
+        """Store ``upload`` in the background (nothing is stored in no-op mode)."""
+        if self.settings.no_op:
+            if upload.cleanup is not None:
+                import shutil
+
+                shutil.rmtree(upload.cleanup, ignore_errors=True)
+            return
+        self.uploader.submit(upload)
+
+    def _record_artifact(self, run_id: str, event: ArtifactLogged) -> None:
+        """Produce the event of a stored artifact (from an upload thread), whether or not
+        the run's handle has ended since: a queue of its own, closed once filled."""
+        queue = self.batcher.register(run_id)
+        queue.events.append(Event(now_us(), event))
+        queue.closed = True
+        self.batcher.wake()
+
     def flush(self, timeout: float = 30.0) -> None:
-        """Return when every event logged so far through this client is acknowledged.
+        """Return when every artifact logged so far through this client is stored and every
+        event is acknowledged.
 
         Raises:
             FlushError: some were not within ``timeout``; it says how many (they stay
                 buffered or spilled and are resent later).
+            ArtifactError: an artifact upload failed (its event was not produced).
             SinkError: the sink failed.
         """
+        uploads = 0 if self._uploader is None else self._uploader.wait(timeout)
+        if uploads:
+            raise FlushError(uploads, timeout, "artifact uploads still running")
         left = self.batcher.flush(timeout)
         if left:
             detail = getattr(self.batcher.sink, "last_error", "")
@@ -175,7 +229,10 @@ class Client:
     def close(self, timeout: float | None = None) -> int:
         """Flush (up to ``timeout``, default ``exit_timeout``) and stop the background thread;
         return how many events were not acknowledged (logged as an error, kept spilled)."""
-        left = self.batcher.close(self.exit_timeout if timeout is None else timeout)
+        wait = self.exit_timeout if timeout is None else timeout
+        if self._uploader is not None:
+            self._uploader.close(wait)
+        left = self.batcher.close(wait)
         if left:
             logger.error("%d events of %s not acknowledged at close", left, self.tracking_uri)
         return left

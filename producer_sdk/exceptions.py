@@ -8,7 +8,9 @@
         ├── NoActiveRunError: a fluent call needs a run and none is started in this context
         ├── RunEndedError: a call on a run that has already ended
         ├── FlushError: not everything logged was acknowledged in time; says how many
-        └── SinkError: the destination (Kafka, local log, spill) failed
+        ├── SinkError: the destination (Kafka, local log, spill) failed
+        └── ArtifactError: a file could not be logged, stored or loaded; names run and path
+            └── ModelError: a model cannot be saved (not picklable) or loaded
 """
 
 from __future__ import annotations
@@ -65,3 +67,27 @@ class FlushError(SdkError):
 
 class SinkError(SdkError):
     """The destination of events failed; the message names it and the cause."""
+
+
+class ArtifactError(SdkError):
+    """An artifact could not be logged, stored or loaded; nothing of it was recorded.
+
+    Attributes:
+        run_id: the run the artifact belongs to.
+        path: the artifact path, or the local file, at fault.
+    """
+
+    def __init__(self, message: str, run_id: str | None = None, path: str | None = None) -> None:
+        where = ", ".join(
+            part
+            for part in (f"run {run_id}" if run_id else "", f"path {path!r}" if path else "")
+            if part
+        )
+        super().__init__(f"{message} ({where})" if where else message)
+        self.run_id = run_id
+        self.path = path
+
+
+class ModelError(ArtifactError):
+    """A model cannot be saved (its library cannot serialise it, or it is not picklable) or
+    loaded back (no manifest, an unknown flavor, its library missing)."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from contextvars import ContextVar
+from pathlib import Path
 from typing import Any
 
 from producer_sdk.client import Client
@@ -202,6 +203,72 @@ def log(message: str, level: str = "info", metadata: Mapping[str, Any] | None = 
         ValidationError: the message, level or metadata breaks its rule.
     """
     _run().log(message, level, metadata)
+
+
+def log_artifact(local_path: str | Path, artifact_path: str | None = None) -> None:
+    """Store a local file or folder as artifacts of the active run (see
+    :meth:`Run.log_artifact`).
+
+    Raises:
+        NoActiveRunError: no run is active.
+        ArtifactError: the local path does not exist or cannot be read.
+        ValidationError: an artifact path would leave the run's artifacts.
+    """
+    _run().log_artifact(local_path, artifact_path)
+
+
+def log_text(text: str, artifact_file: str) -> None:
+    """Store ``text`` as artifact ``artifact_file`` of the active run.
+
+    Raises:
+        NoActiveRunError: no run is active.
+        ValidationError: ``text`` is not a string, or the path is unsafe.
+    """
+    _run().log_text(text, artifact_file)
+
+
+def log_dict(obj: Any, artifact_file: str) -> None:
+    """Store ``obj`` as JSON or YAML (by extension) in the active run.
+
+    Raises:
+        NoActiveRunError: no run is active.
+        ValidationError: unknown extension, unserialisable object, or unsafe path.
+        ArtifactError: YAML without PyYAML installed.
+    """
+    _run().log_dict(obj, artifact_file)
+
+
+def log_figure(figure: Any, artifact_file: str) -> None:
+    """Store a matplotlib figure as an image artifact of the active run.
+
+    Raises:
+        NoActiveRunError: no run is active.
+        ValidationError: unknown format, not a figure, or unsafe path.
+        ArtifactError: the figure cannot be drawn.
+    """
+    _run().log_figure(figure, artifact_file)
+
+
+def log_model(model: Any, name: str) -> None:
+    """Save a model with its manifest as artifact folder ``name`` of the active run.
+
+    Raises:
+        NoActiveRunError: no run is active.
+        ModelError: the model cannot be saved (nothing is stored).
+        ValidationError: ``name`` is not a safe artifact path.
+    """
+    _run().log_model(model, name)
+
+
+def load_model(run_id: str, name: str) -> Any:
+    """Load the model logged as ``name`` in run ``run_id`` (see :meth:`Client.load_model`).
+
+    Raises:
+        RunNotFoundError: no visible run has this id.
+        ArtifactNotFoundError: the run has no model ``name``.
+        ModelError: the model cannot be loaded.
+    """
+    return get_client().load_model(run_id, name)
 
 
 def flush(timeout: float = 30.0) -> None:

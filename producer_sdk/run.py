@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -29,6 +30,7 @@ from schemas.events import (
 )
 
 if TYPE_CHECKING:
+    from producer_sdk.artifacts import UploadFile
     from producer_sdk.client import Client
 
 _MIN_STEP, _MAX_STEP = check.STEP_RANGE
@@ -241,6 +243,71 @@ class Run:
             ]
         )
 
+    # --- artifacts -------------------------------------------------------------------------
+    def log_artifact(self, local_path: str | Path, artifact_path: str | None = None) -> None:
+        """Store a local file, or a folder with every file under it, as artifacts of the run
+        under ``artifact_path`` (the file or folder keeps its name). Stored in the background;
+        each file's ArtifactLogged event is produced once it is stored (``flush()`` waits).
+
+        Raises:
+            ArtifactError: the local path does not exist or cannot be read.
+            ValidationError: an artifact path would leave the run's artifacts.
+            RunEndedError: the run has ended.
+        """
+        self._check_open()
+        self._upload(_files().local_files(self.run_id, local_path, artifact_path))
+
+    def log_text(self, text: str, artifact_file: str) -> None:
+        """Store ``text`` (UTF-8) as the artifact ``artifact_file``.
+
+        Raises:
+            ValidationError: ``text`` is not a string, or the path is unsafe.
+            RunEndedError: the run has ended.
+        """
+        self._check_open()
+        self._upload([_files().text_file(self.run_id, text, artifact_file)])
+
+    def log_dict(self, obj: Any, artifact_file: str) -> None:
+        """Store ``obj`` as JSON or YAML (by the extension of ``artifact_file``).
+
+        Raises:
+            ValidationError: unknown extension, unserialisable object, or unsafe path.
+            ArtifactError: YAML without PyYAML installed.
+            RunEndedError: the run has ended.
+        """
+        self._check_open()
+        self._upload([_files().dict_file(self.run_id, obj, artifact_file)])
+
+    def log_figure(self, figure: Any, artifact_file: str) -> None:
+        """Store a matplotlib figure as an image (png, svg, pdf, jpg by the extension).
+
+        Raises:
+            ValidationError: unknown format, not a figure, or unsafe path.
+            ArtifactError: the figure cannot be drawn.
+            RunEndedError: the run has ended.
+        """
+        self._check_open()
+        self._upload([_files().figure_file(self.run_id, figure, artifact_file)])
+
+    def log_model(self, model: Any, name: str) -> None:
+        """Save a scikit-learn, PyTorch or any picklable model with a manifest (library,
+        version, how to load it) as the artifact folder ``name``; the manifest is recorded
+        last, so a model with a manifest is complete. Load it with ``load_model``.
+
+        Raises:
+            ModelError: the model cannot be saved (nothing is stored).
+            ValidationError: ``name`` is not a safe artifact path.
+            RunEndedError: the run has ended.
+        """
+        self._check_open()
+        model_files, folder = _files().model_files(self.run_id, model, name)
+        self._upload(model_files, folder)
+
+    def _upload(self, items: list[UploadFile], cleanup: Path | None = None) -> None:
+        from producer_sdk.artifacts import Upload
+
+        self.client._upload(Upload(self.run_id, items, cleanup))
+
     # --- run lifecycle ---------------------------------------------------------------------
     def update_run_info(
         self,
@@ -369,6 +436,14 @@ class Params:
             RunEndedError: the run has ended.
         """
         self.run.log_params(params)
+
+
+def _files() -> Any:
+    """The artifact call helpers, imported on first use (they pull in the store layout and
+    fsspec, which a run that logs no file never needs)."""
+    from producer_sdk import artifact_files
+
+    return artifact_files
 
 
 def _named_item(item: Any, field: str, run_id: str) -> tuple[str, Any, dict[str, Any]]:

@@ -2,17 +2,30 @@
 
 Start with :class:`QueryEngine` (``QueryEngine.from_settings(Settings.resolve())``):
 ``get_run``, ``search_runs`` (the filter language of :mod:`query.filters`),
-``get_metric_history`` (exact, or downsampled to min/max/last buckets),
+``get_metric_history`` (exact, or downsampled to min/max/last buckets), ``list_artifacts``
+and ``download_artifacts``,
 ``get_metrics_history``, ``stats`` and ``sql`` with bound parameters.
 """
 
+from query.artifacts import Artifact
 from query.engine import MetricStats, QueryEngine
-from query.exceptions import FilterError, PlotError, QueryError, RunNotFoundError, SqlError
+from query.exceptions import (
+    ArtifactNotFoundError,
+    ArtifactReadError,
+    FilterError,
+    PlotError,
+    QueryError,
+    RunNotFoundError,
+    SqlError,
+)
 from query.filters import Compiled, compile_filter, compile_order
 from query.runs import LatestMetric, Run
 from query.tail import EventLog, KafkaEventLog, LocalEventLog, Tail
 
 __all__ = [
+    "Artifact",
+    "ArtifactNotFoundError",
+    "ArtifactReadError",
     "Compiled",
     "EventLog",
     "FilterError",

@@ -1,4 +1,4 @@
-"""``runstream runs | history | compare | sql``: the query layer on the command line."""
+"""``runstream runs | history | compare | sql | artifacts``: the query layer on the command line."""
 
 from __future__ import annotations
 
@@ -165,3 +165,43 @@ def sql(
     """Run a SQL STATEMENT over the views runs, params, tags, labels, metrics, metric_history."""
     with _engine(tracking_uri, store) as engine:
         _print_table(engine.sql(statement, list(params)))
+
+
+@click.command()
+@click.argument("run_id")
+@click.argument("path", required=False)
+@click.option(
+    "--download",
+    "destination",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Copy the artifacts (checked against their sha256) into this folder.",
+)
+@_tracking
+@_store
+def artifacts(
+    run_id: str,
+    path: str | None,
+    destination: Path | None,
+    tracking_uri: str | None,
+    store: str | None,
+) -> None:
+    """List the artifacts of run RUN_ID (at PATH or under it), or download them."""
+    with _engine(tracking_uri, store) as engine:
+        found = engine.list_artifacts(run_id, path)
+        if destination is not None:
+            local = engine.download_artifacts(run_id, path, destination)
+            click.echo(f"downloaded {len(found)} file(s) to {local}")
+            return
+    view = Table(title=f"{run_id}: {len(found)} artifact(s)")
+    for name in ("path", "size", "media type", "sha256", "uri"):
+        view.add_column(name)
+    for artifact in found:
+        view.add_row(
+            artifact.path,
+            str(artifact.size),
+            artifact.media_type,
+            artifact.sha256[:12],
+            artifact.uri,
+        )
+    Console().print(view)

@@ -35,6 +35,7 @@ import logging
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import duckdb
@@ -43,6 +44,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from fsspec import AbstractFileSystem
 
+from query.artifacts import Artifact, artifacts_of, download, select
 from query.exceptions import QueryError, RunNotFoundError, SqlError
 from query.filters import check_max_results, compile_filter, compile_order
 from query.runs import Run, run_from_state, state_tables, visible
@@ -184,6 +186,40 @@ class QueryEngine:
         if state is None or state.is_deleted:
             raise RunNotFoundError(run_id)
         return run_from_state(state)
+
+    def _state(self, run_id: str) -> RunState:
+        self.refresh()
+        state = self._tail.states().get(run_id)
+        if state is None or state.is_deleted:
+            raise RunNotFoundError(run_id)
+        return state
+
+    def list_artifacts(self, run_id: str, path: str | None = None) -> list[Artifact]:
+        """The artifacts of run ``run_id`` at ``path`` or under it (all when None), by path.
+
+        Raises:
+            RunNotFoundError: no visible run has this id.
+            ArtifactNotFoundError: ``path`` names no artifact nor folder of artifacts.
+            UnsafeArtifactPathError: ``path`` is not a safe artifact path.
+            SourceError, LocalLogError: the log cannot be read.
+        """
+        return select(run_id, artifacts_of(self._state(run_id)).values(), path)
+
+    def download_artifacts(self, run_id: str, path: str | None, dst: str | Path) -> Path:
+        """Copy the artifacts at ``path`` or under it (all when None) into folder ``dst``,
+        each at ``dst/<artifact path>``, every file checked against its sha256; return
+        ``dst/path`` (``dst`` when None).
+
+        Raises:
+            RunNotFoundError: no visible run has this id.
+            ArtifactNotFoundError: ``path`` names no artifact nor folder of artifacts.
+            ArtifactReadError: a stored object is missing, unreadable or not its sha256.
+            UnsafeArtifactPathError: ``path`` is not a safe artifact path.
+        """
+        chosen = self.list_artifacts(run_id, path)
+        destination = Path(dst)
+        download(self._fs, run_id, chosen, destination)
+        return destination if path is None else destination / path.rstrip("/")
 
     def search_runs(
         self,

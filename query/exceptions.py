@@ -6,7 +6,9 @@
     ├── FilterError        a run filter or order-by clause does not parse (names the position)
     ├── RunNotFoundError   no run (or only a deleted one) has the id
     ├── SqlError           DuckDB rejected a ``sql()`` statement
-    └── PlotError          a plot could not be drawn or written
+    ├── PlotError          a plot could not be drawn or written
+    ├── ArtifactNotFoundError  a run has no artifact at a path
+    └── ArtifactReadError  an artifact's object is missing, unreadable or not its sha256
 """
 
 from __future__ import annotations
@@ -46,3 +48,18 @@ class SqlError(QueryError):
 
 class PlotError(QueryError):
     """A plot could not be drawn or written; the message names the file."""
+
+
+class ArtifactNotFoundError(QueryError, LookupError):
+    """Run ``run_id`` has no artifact at ``path`` (nor under it)."""
+
+    def __init__(self, run_id: str, path: str) -> None:
+        self.run_id = run_id
+        self.path = path
+        super().__init__(f"run {run_id!r} has no artifact at {path!r}")
+
+
+class ArtifactReadError(QueryError):
+    """An artifact's stored object cannot be read, or its bytes are not the recorded
+    sha256; the message names the run, the path and the URI. Nothing is left at the
+    destination for that file."""

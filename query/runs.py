@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 import pyarrow as pa
 
+from query.artifacts import Artifact, artifacts_of
 from stream_processor.state import RunState
 
 RUNS_SCHEMA = pa.schema(
@@ -46,7 +47,7 @@ class LatestMetric:
 
 @dataclass(frozen=True, slots=True)
 class Run:
-    """One run: attributes, params, tags, labels and latest metrics (plain values)."""
+    """One run: attributes, params, tags, labels, latest metrics and artifacts (by path)."""
 
     run_id: str
     name: str | None = None
@@ -58,6 +59,7 @@ class Run:
     tags: Mapping[str, str] = field(default_factory=dict)
     labels: Mapping[str, str] = field(default_factory=dict)
     metrics: Mapping[str, LatestMetric] = field(default_factory=dict)
+    artifacts: Mapping[str, Artifact] = field(default_factory=dict)
 
 
 def run_from_state(state: RunState) -> Run:
@@ -76,6 +78,7 @@ def run_from_state(state: RunState) -> Run:
             key: LatestMetric(m.value, m.step, m.timestamp, m.min, m.max)
             for key, m in state.metrics.items()
         },
+        artifacts=artifacts_of(state),
     )
 
 
