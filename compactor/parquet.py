@@ -70,13 +70,14 @@ def merge_tables(tables: Sequence[pa.Table], distinct: bool = False) -> pa.Table
     ).combine_chunks()
     if table.num_rows == 0:
         return table
-    key_codes = _string_ranks(table["key"])
-    producer_codes = _string_ranks(table["producer_id"])
+    key_names, key_codes = _string_ranks(table["key"])
+    producer_names, producer_codes = _string_ranks(table["producer_id"])
     sequences = table["sequence"].to_numpy()
     steps = table["step"].to_numpy()
-    if distinct:
-        return table.take(pa.array(np.lexsort((sequences, producer_codes, steps, key_codes))))
     offsets = table["offset"].to_numpy()
+    if distinct:
+        order = np.lexsort((sequences, producer_codes, steps, key_codes))
+        return _taken(table, order, key_names, key_codes, producer_names, producer_codes)
     by_identity = np.lexsort((offsets, sequences, producer_codes))
     producers_sorted, sequences_sorted = producer_codes[by_identity], sequences[by_identity]
     repeated = np.zeros(len(by_identity), bool)
@@ -85,7 +86,28 @@ def merge_tables(tables: Sequence[pa.Table], distinct: bool = False) -> pa.Table
     )
     keep = by_identity[~repeated]
     order = keep[np.lexsort((sequences[keep], producer_codes[keep], steps[keep], key_codes[keep]))]
-    return table.take(pa.array(order))
+    return _taken(table, order, key_names, key_codes, producer_names, producer_codes)
+
+
+def _taken(
+    table: pa.Table,
+    order: npt.NDArray[np.intp],
+    key_names: list[str],
+    key_codes: npt.NDArray[np.int32],
+    producer_names: list[str],
+    producer_codes: npt.NDArray[np.int32],
+) -> pa.Table:
+    """The rows ``order`` of a metric ``table`` (one chunk per column); strings rebuilt
+    from their codes, cheaper than taking string columns."""
+    columns = [
+        _strings(key_codes[order], key_names)
+        if name == "key"
+        else _strings(producer_codes[order], producer_names)
+        if name == "producer_id"
+        else pa.array(table[name].to_numpy()[order])
+        for name in METRIC_SCHEMA.names
+    ]
+    return pa.Table.from_arrays(columns, schema=METRIC_SCHEMA)
 
 
 def encode(table: pa.Table) -> bytes:
@@ -149,11 +171,11 @@ def _ranked(names: list[str]) -> tuple[list[str], npt.NDArray[np.int32]]:
     return [names[i] for i in order], rank
 
 
-def _string_ranks(column: pa.ChunkedArray) -> npt.NDArray[np.int32]:
-    """For each value of a string ``column``, its rank among the column's distinct values."""
+def _string_ranks(column: pa.ChunkedArray) -> tuple[list[str], npt.NDArray[np.int32]]:
+    """The distinct values of a string ``column``, sorted, and for each value its rank."""
     encoded = pc.dictionary_encode(column.combine_chunks())
-    _, rank = _ranked(encoded.dictionary.to_pylist())
-    return np.asarray(rank[encoded.indices.to_numpy()], np.int32)
+    names, rank = _ranked(encoded.dictionary.to_pylist())
+    return names, np.asarray(rank[encoded.indices.to_numpy()], np.int32)
 
 
 def _strings(codes: npt.NDArray[np.int32], names: list[str]) -> pa.Array:
