@@ -65,6 +65,12 @@ DEFAULT_GROUP = "runstream-compactor"
     show_default=True,
     help="Merge an ended run's files into one.",
 )
+@click.option(
+    "--write-threads",
+    default=4,
+    show_default=True,
+    help="Threads writing files while the worker reads on (0: write in the loop).",
+)
 def compactor(
     tracking_uri: str | None,
     store: str | None,
@@ -75,6 +81,7 @@ def compactor(
     rotate_interval: float,
     snapshots: bool,
     merge: bool,
+    write_threads: int,
 ) -> None:
     """Write metric points into Parquet in the store, exactly once; stop with Ctrl-C."""
     settings = Settings.resolve(
@@ -98,6 +105,7 @@ def compactor(
         CompactorConfig(
             policy=BufferPolicy(max_points=max_points, rotate_interval_s=rotate_interval),
             merge_ended_runs=merge,
+            write_threads=write_threads,
         ),
         snapshots=Snapshots(destination, codec) if snapshots else None,
         stop=stop,

@@ -275,8 +275,8 @@ class Compactor:
             first, last = buffer.offsets()
             path = part_path(self.store.root, buffer.run_id, buffer.partition, first, last)
         state = None
-        if buffer.state_dirty and self.snapshots is not None:
-            state = buffer.state
+        if buffer.state_dirty and self.snapshots is not None and buffer.state is not None:
+            state = buffer.state.copy()  # the reducer updates states in place
         merge = buffer.ended and self.config.merge_ended_runs
         buffer.clear()
         self._writes.submit(key, hold, lambda: self._write_now(key, path, chunks, state, merge))
