@@ -19,6 +19,7 @@ import argparse
 import contextlib
 import cProfile
 import os
+import resource
 import statistics
 import threading
 import time
@@ -97,10 +98,10 @@ def chunks_of(work: list[EventBatch]) -> list[PointChunk]:
 
 def compact(
     settings: Settings, topic: str, run: str, total: int, profile: str | None
-) -> tuple[float, int, int]:
+) -> tuple[float, float, int, int]:
     """One worker (fresh group, fresh store prefix) from the topic's start until every
-    point is written and committed: (seconds, files, merges). Checks the store holds every
-    point once, then removes it."""
+    point is written and committed: (seconds, CPU seconds of the process, files, merges).
+    Checks the store holds every point once, then removes it."""
     fs, root = open_store(settings)
     root = f"{root}/{run}"
     stop = threading.Event()
@@ -116,6 +117,7 @@ def compact(
         stop=stop,
     )
     profiler = cProfile.Profile() if profile else None
+    cpu = resource.getrusage(resource.RUSAGE_SELF)
     started = time.perf_counter()
     if profiler is not None:
         profiler.enable()
@@ -123,6 +125,8 @@ def compact(
         worker.step()
     worker.drain()  # every file written, and its offsets committed
     seconds = time.perf_counter() - started
+    used = resource.getrusage(resource.RUSAGE_SELF)
+    cpu_s = used.ru_utime - cpu.ru_utime + used.ru_stime - cpu.ru_stime
     if profiler is not None:
         profiler.disable()
         profiler.dump_stats(profile)
@@ -136,7 +140,7 @@ def compact(
                 rows += pq.ParquetFile(file).metadata.num_rows
     assert rows == total, f"the store holds {rows:,} rows, not {total:,}"
     fs.rm(root, recursive=True)
-    return seconds, worker.stats.files, worker.stats.merges
+    return seconds, cpu_s, worker.stats.files, worker.stats.merges
 
 
 def peers(settings: Settings, topic: str, total: int) -> tuple[float, float]:
@@ -194,13 +198,14 @@ def main() -> None:
         for i in range(args.repeat):
             read_s, decode_s = peers(settings, topic, total)
             last = i == args.repeat - 1
-            seconds, files, merges = compact(
+            seconds, cpu_s, files, merges = compact(
                 settings, topic, f"round{i}", total, args.profile if last else None
             )
             rounds.append((seconds, read_s, decode_s))
             print(
                 f"round {i}: compactor {total / seconds:>10,.0f} points/s ({seconds:.2f}s, "
-                f"{files} files, {merges} merges); read {total / read_s:,.0f}/s; "
+                f"{files} files, {merges} merges, {cpu_s / total * 1e6:.2f} CPU-µs/point); "
+                f"read {total / read_s:,.0f}/s; "
                 f"read+decode_batch {total / decode_s:,.0f}/s"
             )
     finally:

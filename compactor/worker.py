@@ -198,8 +198,9 @@ class Compactor:
     def _start_due(self, now: float, force: bool) -> None:
         for key, buffer in list(self._buffers.items()):
             if buffer.due(self.config.policy, now) or (force and buffer.pending):
+                ended = buffer.ended  # _write clears it
                 self._write(key, buffer)
-                if buffer.ended or force:
+                if ended or force:
                     del self._buffers[key]
 
     def _take(self, record: Record, now: float) -> None:
@@ -222,9 +223,10 @@ class Compactor:
             self.stats.points += len(chunk)
         if batch.events:
             self._take_events(buffer, batch, record.offset, now)
-        if buffer.ended or buffer.points >= self.config.policy.max_points:
+        ended = buffer.ended
+        if ended or buffer.points >= self.config.policy.max_points:
             self._write(key, buffer)  # at once: file boundaries never depend on poll sizes
-            if buffer.ended:
+            if ended:  # late points of the run start a new buffer from the store
                 del self._buffers[key]
 
     def _take_events(self, buffer: RunBuffer, batch: EventBatch, offset: int, now: float) -> None:
