@@ -15,6 +15,7 @@ import click
 from runstream.errors import RunstreamError
 
 COMMANDS: dict[str, str] = {
+    "artifacts": "query.cli:artifacts",
     "check": "runstream.check:check",
     "compactor": "compactor.cli:compactor",
     "compare": "query.cli:compare",
