@@ -127,7 +127,7 @@ def compact(
     seconds = time.perf_counter() - started
     used = resource.getrusage(resource.RUSAGE_SELF)
     cpu_s = used.ru_utime - cpu.ru_utime + used.ru_stime - cpu.ru_stime
-    if profiler is not None:
+    if profiler is not None and profile is not None:
         profiler.disable()
         profiler.dump_stats(profile)
     assert not worker.pending
