@@ -54,9 +54,25 @@ def _integration_needs_stack(request: pytest.FixtureRequest) -> None:
 
 
 @pytest.fixture
-def unique() -> str:
-    """A short unique name for this test's topics, groups and prefixes."""
-    return f"t{uuid.uuid4().hex[:12]}"
+def unique(request: pytest.FixtureRequest) -> Iterator[str]:
+    """A short unique name for this test's topics, groups and prefixes. After an integration
+    test, every topic whose name starts with it is deleted: a broker holds a few thousand
+    partitions before it runs out of open files, and the suite creates that many."""
+    name = f"t{uuid.uuid4().hex[:12]}"
+    yield name
+    if request.node.get_closest_marker("integration") is not None:
+        delete_topics(name)
+
+
+def delete_topics(prefix: str) -> None:
+    """Delete every topic of the local broker whose name starts with ``prefix``."""
+    from confluent_kafka.admin import AdminClient
+
+    admin = AdminClient({"bootstrap.servers": KAFKA})
+    names = [name for name in admin.list_topics(timeout=10).topics if name.startswith(prefix)]
+    if names:
+        for future in admin.delete_topics(names, operation_timeout=30).values():
+            future.result(60)
 
 
 @pytest.fixture
