@@ -32,7 +32,6 @@ from confluent_kafka.admin import AdminClient
 
 from compactor import BufferPolicy, Compactor, CompactorConfig, Snapshots, Store
 from compactor.buffer import PointChunk, chunk_of
-from compactor.columns import MetricArrays
 from compactor.identities import SeenIndex
 from compactor.layout import live_files
 from compactor.parquet import encode, points_table
@@ -50,6 +49,7 @@ from schemas import (
     decode_batch,
     encode_batch,
 )
+from schemas.columns import MetricArrays
 from schemas.topics import Topics
 
 TARGET = 500_000

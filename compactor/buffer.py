@@ -15,8 +15,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from compactor.columns import MetricArrays
 from compactor.identities import SeenIndex
+from schemas.columns import MetricArrays
 from schemas.events import EventBatch, MetricLogged
 
 Int64Array = npt.NDArray[np.int64]

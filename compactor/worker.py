@@ -24,7 +24,6 @@ from typing import Any
 
 from compactor.buffer import BufferPolicy, PointChunk, RunBuffer, chunk_of
 from compactor.cache import TableCache
-from compactor.columns import read_message
 from compactor.exceptions import StoreAccessError, StoreWriteError
 from compactor.layout import live_files, merged_name, parse_part_name, part_path, run_dir
 from compactor.parquet import decode, encode, merge_tables, points_table
@@ -33,6 +32,7 @@ from compactor.store import Store
 from compactor.writes import WriteQueue
 from runstream.source import EventSource, Record, SourceError
 from schemas.codec import Codec
+from schemas.columns import read_message
 from schemas.events import EventBatch, RunEnded
 from schemas.exceptions import DecodeError
 from schemas.identifiers import UnsafeRunIdError, check_run_id

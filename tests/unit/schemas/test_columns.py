@@ -11,7 +11,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from compactor.columns import _fast_path, _read_array, read_message
 from schemas import (
     Codec,
     Event,
@@ -24,6 +23,7 @@ from schemas import (
     decode_batch,
     encode_batch,
 )
+from schemas.columns import _fast_path, _read_array, read_message
 from schemas.exceptions import DecodeError
 
 CODEC = Codec()

@@ -1,4 +1,4 @@
-"""Messages read straight into numpy columns: the compactor's decode.
+"""Messages read straight into numpy columns: the fast decode of metric points.
 
 :func:`schemas.events.decode_batch` builds a Python int or float per metric value (about
 1 µs per point, most of the compactor's CPU). The metric columns are the last field of the
