@@ -6,6 +6,7 @@
     {store}/metrics/run_id={run}/merged-{partition}-{first_offset}-{last_offset}.parquet
     {store}/runs/run_id={run}/{table}.parquet      table: run, params, tags (latest wins)
     {store}/artifacts/run_id={run}/sha256/{hh}/{sha256}     artifact bytes, content-addressed
+    {store}/rollups/run_id={run}/{metric file name}   per-block summary of that metric file
 
 Offsets are zero-padded to 20 digits so that names sort in offset order. A run id is one
 safe path segment (the SDK validates it; :func:`run_dir` re-checks), so no id can reach
@@ -15,6 +16,15 @@ A ``merged-`` file holds every row of the files of its partition whose offset ra
 within its own: once it exists, those files are hidden (:func:`live_files`) even before they
 are deleted, so a reader listing the folder never sees a row twice nor misses one. Readers
 that glob the folder instead deduplicate on the event identity (producer_id, sequence).
+
+A rollup file summarises the metric file of the same name (:data:`ROLLUP_SCHEMA`): per key
+and per block of ``2**ROLLUP_BLOCK_BITS`` steps (``block = step >> ROLLUP_BLOCK_BITS``), the
+count, first step, min and max value and the last point by (step, timestamp, producer_id,
+sequence). Min, max, first step and last point are idempotent, so the rollups of several files
+(and of the tail) combine exactly; a downsample of millions of points reads thousands of rows.
+It is written before its metric file, so a reader that lists a metric file finds its rollup
+(or, for stores written before rollups existed, computes it from the metric file). Rollups
+live in their own folder so that globs of the metric folder see metric files only.
 
 Artifacts are stored by the SHA-256 of their bytes (``hh`` is its first two hex digits), so
 the same file logged twice, under one path or several, is stored once per run; the
@@ -35,6 +45,9 @@ from schemas.identifiers import check_artifact_path, check_run_id
 METRICS_DIR = "metrics"
 RUNS_DIR = "runs"
 ARTIFACTS_DIR = "artifacts"
+ROLLUPS_DIR = "rollups"
+ROLLUP_BLOCK_BITS = 10
+"""A rollup row covers the steps [block << bits, (block + 1) << bits): 1,024 steps."""
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _PART = re.compile(
     r"^(?P<kind>part|merged)-(?P<partition>\d+)-(?P<first>\d+)-(?P<last>\d+)\.parquet$"
@@ -51,6 +64,21 @@ METRIC_SCHEMA = pa.schema(
         pa.field("sequence", pa.int64(), nullable=False),
         pa.field("partition", pa.int64(), nullable=False),  # a local log file number is 63 bits
         pa.field("offset", pa.int64(), nullable=False),
+    ]
+)
+ROLLUP_SCHEMA = pa.schema(
+    [
+        pa.field("key", pa.string(), nullable=False),
+        pa.field("block", pa.int64(), nullable=False),  # step >> ROLLUP_BLOCK_BITS
+        pa.field("count", pa.int64(), nullable=False),  # rows, copies of an event included
+        pa.field("first_step", pa.int64(), nullable=False),
+        pa.field("min", pa.float64(), nullable=False),  # NaN only if every value is NaN
+        pa.field("max", pa.float64(), nullable=False),  # NaN if any value is NaN (as DuckDB)
+        pa.field("step", pa.int64(), nullable=False),  # the last point's step, ...
+        pa.field("timestamp", pa.int64(), nullable=False),
+        pa.field("value", pa.float64(), nullable=False),
+        pa.field("producer_id", pa.string(), nullable=False),
+        pa.field("sequence", pa.int64(), nullable=False),
     ]
 )
 SORT_KEYS = [("key", "ascending"), ("step", "ascending")]
@@ -116,6 +144,16 @@ def live_files(names: Iterable[str]) -> list[str]:
         if not hidden:
             live.append(name)
     return sorted(live, key=lambda path: path.rsplit("/", 1)[-1])
+
+
+def rollup_path(root: str, run_id: str, metric_path: str) -> str:
+    """The rollup file of the metric file ``metric_path`` (a path or a file name) of a run.
+
+    Raises:
+        UnsafeRunIdError: ``run_id`` is not a safe path segment.
+    """
+    name = metric_path.rsplit("/", 1)[-1]
+    return f"{root}/{ROLLUPS_DIR}/run_id={check_run_id(run_id)}/{name}"
 
 
 def metrics_glob(root: str) -> str:

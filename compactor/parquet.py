@@ -19,7 +19,7 @@ import pyarrow.parquet as pq
 
 from compactor.buffer import PointChunk
 from compactor.exceptions import CorruptPartError
-from compactor.layout import COMPRESSION, METRIC_SCHEMA
+from compactor.layout import COMPRESSION, METRIC_SCHEMA, ROLLUP_BLOCK_BITS, ROLLUP_SCHEMA
 
 ROW_GROUP_ROWS = 122_880
 _INTEGER_COLUMNS = [f.name for f in METRIC_SCHEMA if pa.types.is_integer(f.type)]
@@ -134,6 +134,83 @@ def encode_table(
         column_encoding=dict.fromkeys(delta, "DELTA_BINARY_PACKED") or None,
     )
     return sink.getvalue()
+
+
+def rollup_table(table: pa.Table) -> pa.Table:
+    """The rollup (:data:`compactor.layout.ROLLUP_SCHEMA`) of the metric points in ``table``
+    (columns key, step, timestamp, value, producer_id, sequence; any row order): one row per
+    (key, block of steps), sorted by (key, block). NaN follows DuckDB's order (greater than
+    every number), so min/max agree with a DuckDB aggregation over the points."""
+    if table.num_rows == 0:
+        return ROLLUP_SCHEMA.empty_table()
+    key_names, key_codes = _string_ranks(table["key"])
+    steps = table["step"].to_numpy()
+    if not _sorted_by(key_codes, steps):
+        order = np.lexsort((steps, key_codes))
+        table, key_codes, steps = table.take(pa.array(order)), key_codes[order], steps[order]
+    values = table["value"].to_numpy()
+    blocks = steps >> ROLLUP_BLOCK_BITS
+    change = np.ones(len(steps), bool)
+    change[1:] = (key_codes[1:] != key_codes[:-1]) | (blocks[1:] != blocks[:-1])
+    starts = np.flatnonzero(change)
+    ends = np.append(starts[1:], len(steps))
+    last = _last_points(table, steps, starts, ends)
+    return pa.Table.from_arrays(
+        [
+            _strings(key_codes[starts], key_names),
+            pa.array(blocks[starts]),
+            pa.array((ends - starts).astype(np.int64)),
+            pa.array(steps[starts]),
+            pa.array(np.fmin.reduceat(values, starts)),  # NaN only if all are NaN
+            pa.array(np.maximum.reduceat(values, starts)),  # NaN if any is NaN
+            pa.array(steps[last]),
+            pa.array(table["timestamp"].to_numpy()[last]),
+            pa.array(values[last]),
+            table["producer_id"].take(pa.array(last)).combine_chunks().cast(pa.string()),
+            pa.array(table["sequence"].to_numpy()[last]),
+        ],
+        schema=ROLLUP_SCHEMA,
+    )
+
+
+def encode_rollup(rollup: pa.Table) -> bytes:
+    """Parquet bytes of a :func:`rollup_table` (zstd, strings dictionary-encoded)."""
+    return encode_table(rollup, dictionary=["key", "producer_id"], delta=["block", "count"])
+
+
+def _sorted_by(codes: npt.NDArray[np.int32], steps: npt.NDArray[np.int64]) -> bool:
+    """Whether rows are sorted by (code, step)."""
+    if len(steps) < 2:
+        return True
+    up = codes[1:] > codes[:-1]
+    return bool(np.all(up | ((codes[1:] == codes[:-1]) & (steps[1:] >= steps[:-1]))))
+
+
+def _last_points(
+    table: pa.Table,
+    steps: npt.NDArray[np.int64],
+    starts: npt.NDArray[np.intp],
+    ends: npt.NDArray[np.intp],
+) -> npt.NDArray[np.intp]:
+    """Per group of rows [start, end) sorted by step: the row of the greatest (step,
+    timestamp, producer_id, sequence). Only groups whose greatest step is repeated need a
+    look beyond the group's last row."""
+    last = ends - 1
+    tied = np.flatnonzero((ends - starts > 1) & (steps[last] == steps[np.maximum(last - 1, 0)]))
+    if tied.size:
+        timestamps = table["timestamp"].to_numpy()
+        sequences = table["sequence"].to_numpy()
+        producers = table["producer_id"]
+        for group in tied:
+            end = int(ends[group])
+            first = int(starts[group]) + int(
+                np.searchsorted(steps[starts[group] : end], steps[end - 1])
+            )
+            last[group] = max(
+                range(first, end),
+                key=lambda i: (timestamps[i], producers[i].as_py(), sequences[i]),
+            )
+    return last
 
 
 def decode(data: bytes, path: str, columns: Sequence[str] | None = None) -> pa.Table:

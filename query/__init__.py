@@ -17,6 +17,7 @@ from query.exceptions import (
     QueryError,
     RunNotFoundError,
     SqlError,
+    StoreReadError,
 )
 from query.filters import Compiled, compile_filter, compile_order
 from query.runs import LatestMetric, Run
@@ -39,6 +40,7 @@ __all__ = [
     "Run",
     "RunNotFoundError",
     "SqlError",
+    "StoreReadError",
     "Tail",
     "compile_filter",
     "compile_order",

@@ -44,6 +44,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from fsspec import AbstractFileSystem
 
+from compactor.layout import ROLLUP_BLOCK_BITS, ROLLUP_SCHEMA
+from compactor.parquet import rollup_table
 from query.artifacts import Artifact, artifacts_of, download, select
 from query.exceptions import QueryError, RunNotFoundError, SqlError
 from query.filters import check_max_results, compile_filter, compile_order
@@ -51,6 +53,9 @@ from query.runs import Run, run_from_state, state_tables, visible
 from query.store import (
     POINT_COLUMNS,
     POINTS_SCHEMA,
+    VALUE_COLUMNS,
+    VALUES_SCHEMA,
+    MetricFile,
     PointCache,
     all_files,
     as_points,
@@ -71,6 +76,18 @@ logger = logging.getLogger(__name__)
 _MIN_STEP = -(2**63)
 _MAX_STEP = 2**63 - 1
 _POINT_COLUMNS = ", ".join(POINT_COLUMNS)
+_BLOCK = 1 << ROLLUP_BLOCK_BITS
+_ROLLUP_COLUMNS = [
+    "block",
+    "first_step",
+    "min",
+    "max",
+    "step",
+    "timestamp",
+    "value",
+    "producer_id",
+    "sequence",
+]
 _HISTORY_SCHEMA = pa.schema(
     [("step", pa.int64()), ("timestamp", pa.int64()), ("value", pa.float64())]
 )
@@ -117,8 +134,8 @@ class QueryEngine:
     ) -> None:
         self._tail_limit = tail_limit
         self._fs = fs
-        self._cache = PointCache(fs, cache_bytes)
         self._root = root.rstrip("/")
+        self._cache = PointCache(fs, self._root, cache_bytes)
         self._tail = Tail(log, codec)
         self._db = duckdb.connect(
             config={"enable_external_access": False, "lock_configuration": True}
@@ -256,22 +273,30 @@ class QueryEngine:
     # -- metric history --------------------------------------------------------------------
 
     def _run_points(
-        self, run_id: str, key: str, start_step: int | None, end_step: int | None
+        self,
+        run_id: str,
+        key: str,
+        start_step: int | None,
+        end_step: int | None,
+        files: Sequence[MetricFile] | None = None,
     ) -> tuple[pa.Table, bool]:
         """The points of (run, key) in the step range from the files and the tail, and
-        whether their steps strictly increase (then they are sorted and have no repeats)."""
-        files = run_files(self._fs, self._root, check_run_id(run_id))
+        whether their steps strictly increase (then they are sorted and have no repeats, and
+        only :data:`VALUE_COLUMNS` are read; otherwise the identities come too)."""
+        if files is None:
+            files = run_files(self._fs, self._root, check_run_id(run_id))
         tail = self._tail.points(run_id, run_watermarks(files))
+        tail = filter_key(tail, key) if tail.num_rows else tail
+        parts = self._cache.points(files, key, identities=False)
+        if tail.num_rows:
+            parts.append(tail.select(list(VALUE_COLUMNS)).cast(VALUES_SCHEMA))
+        table = _in_range(_concat(parts, VALUES_SCHEMA), start_step, end_step)
+        if _strictly_increasing(table["step"]):
+            return table, True
         parts = self._cache.points(files, key)
         if tail.num_rows:
-            parts.append(as_points(filter_key(tail, key)))
-        table = pa.concat_tables(parts) if parts else POINTS_SCHEMA.empty_table()
-        if start_step is not None or end_step is not None:
-            steps = table["step"]
-            lo = _MIN_STEP if start_step is None else start_step
-            hi = _MAX_STEP if end_step is None else end_step
-            table = table.filter(pc.and_(pc.greater_equal(steps, lo), pc.less_equal(steps, hi)))
-        return table, _strictly_increasing(table["step"])
+            parts.append(as_points(tail))
+        return _in_range(_concat(parts, POINTS_SCHEMA), start_step, end_step), False
 
     def get_metric_history(
         self,
@@ -289,6 +314,12 @@ class QueryEngine:
         With ``max_points``, the step range is cut into at most that many equal buckets and
         each non-empty bucket gives one row: ``step``/``timestamp``/``value`` of its last
         point, its ``min`` and ``max`` value and ``first_step`` (a spike stays visible).
+        When a bucket would span at least one rollup block (``2**ROLLUP_BLOCK_BITS`` steps,
+        see :mod:`compactor.layout`) and the step range is whole blocks (or unbounded), the
+        buckets are aligned to blocks (width a multiple of the block, the first starting at
+        the first point's block; still at most ``max_points``) and come from the files'
+        rollups: a few thousand rows read instead of millions. Every figure stays exact:
+        min, max, first step and last point of a bucket are those of its points.
 
         Raises:
             UnsafeRunIdError: ``run_id`` is not a safe path segment.
@@ -300,9 +331,9 @@ class QueryEngine:
         ):
             raise QueryError(f"max_points must be a positive int, not {max_points!r}")
         self.refresh()
-        table, increasing = self._run_points(run_id, key, start_step, end_step)
         if max_points is not None:
-            return self._downsample(table, increasing, max_points)
+            return self._downsample(run_id, key, start_step, end_step, max_points)
+        table, increasing = self._run_points(run_id, key, start_step, end_step)
         if increasing:  # the usual case: one writer, growing steps; nothing to sort or drop
             return table.select(["step", "timestamp", "value"]).cast(_HISTORY_SCHEMA)
         cursor = self._cursor()
@@ -312,7 +343,67 @@ class QueryEngine:
         ).to_arrow_table()
         return _distinct_sorted(ordered).cast(_HISTORY_SCHEMA)
 
-    def _downsample(self, table: pa.Table, increasing: bool, max_points: int) -> pa.Table:
+    def _downsample(
+        self,
+        run_id: str,
+        key: str,
+        start_step: int | None,
+        end_step: int | None,
+        max_points: int,
+    ) -> pa.Table:
+        files = run_files(self._fs, self._root, check_run_id(run_id))
+        if _whole_blocks(start_step, end_step):
+            rollups = self._rollups(run_id, key, files, start_step, end_step)
+            lo, hi = _step_span(rollups)
+            if lo is not None and hi is not None and (hi - lo + max_points) // max_points >= _BLOCK:
+                return self._downsample_rollups(rollups, lo, hi, max_points)
+        table, increasing = self._run_points(run_id, key, start_step, end_step, files)
+        return self._downsample_points(table, increasing, max_points)
+
+    def _rollups(
+        self,
+        run_id: str,
+        key: str,
+        files: Sequence[MetricFile],
+        start_step: int | None,
+        end_step: int | None,
+    ) -> pa.Table:
+        """The rollup rows of (run, key): the files' and the tail's, blocks in the range."""
+        parts = self._cache.rollups(files, key)
+        tail = self._tail.points(run_id, run_watermarks(files))
+        if tail.num_rows:
+            parts.append(rollup_table(filter_key(tail, key)))
+        table = pa.concat_tables(parts) if parts else ROLLUP_SCHEMA.empty_table()
+        if start_step is not None or end_step is not None:
+            blocks = table["block"]
+            lo = _MIN_STEP if start_step is None else start_step >> ROLLUP_BLOCK_BITS
+            hi = _MAX_STEP if end_step is None else end_step >> ROLLUP_BLOCK_BITS
+            table = table.filter(pc.and_(pc.greater_equal(blocks, lo), pc.less_equal(blocks, hi)))
+        return table
+
+    def _downsample_rollups(self, rollups: pa.Table, lo: int, hi: int, max_points: int) -> pa.Table:
+        # Buckets of whole blocks: origin at lo's block, width the least multiple of the
+        # block giving at most max_points buckets. Min, max and last are idempotent, so
+        # rows of one block from several files (or repeated events) merge exactly.
+        origin = (lo >> ROLLUP_BLOCK_BITS) << ROLLUP_BLOCK_BITS
+        span = hi - origin + 1
+        width = _ceil_div(_ceil_div(span, max_points), _BLOCK) * _BLOCK
+        cursor = self._cursor()
+        cursor.register("_rollups", rollups.select(_ROLLUP_COLUMNS))
+        order = "(step, timestamp, producer_id, sequence)"
+        sql = f"""
+            SELECT min(first_step) AS first_step,
+                   max(step) AS step,
+                   arg_max(timestamp, {order}) AS timestamp,
+                   arg_max(value, {order}) AS value,
+                   min(min) AS min,
+                   max(max) AS max
+            FROM _rollups
+            GROUP BY ((block << {ROLLUP_BLOCK_BITS}) - $origin) // $width
+            ORDER BY step"""
+        return cursor.sql(sql, params={"origin": origin, "width": width}).to_arrow_table()
+
+    def _downsample_points(self, table: pa.Table, increasing: bool, max_points: int) -> pa.Table:
         # Copies of an event are the same point: min, max and last need no dedupe. With
         # strictly increasing steps the last point of a bucket is the one of its max step.
         order = "step" if increasing else "(step, timestamp, producer_id, sequence)"
@@ -450,6 +541,40 @@ class QueryEngine:
                                        ORDER BY "partition", "offset") = 1"""
         )
         return cursor
+
+
+def _ceil_div(a: int, b: int) -> int:
+    return -(-a // b)
+
+
+def _whole_blocks(start_step: int | None, end_step: int | None) -> bool:
+    """Whether the step range is a union of whole rollup blocks (unbounded ends are)."""
+    return (start_step is None or start_step % _BLOCK == 0) and (
+        end_step is None or (end_step + 1) % _BLOCK == 0
+    )
+
+
+def _step_span(rollups: pa.Table) -> tuple[int | None, int | None]:
+    """The first and last step of the points a rollup table covers (None when empty)."""
+    if rollups.num_rows == 0:
+        return None, None
+    return pc.min(rollups["first_step"]).as_py(), pc.max(rollups["step"]).as_py()
+
+
+def _concat(parts: Sequence[pa.Table], schema: pa.Schema) -> pa.Table:
+    if not parts:
+        return schema.empty_table()
+    return pa.concat_tables(parts) if len(parts) > 1 else parts[0]
+
+
+def _in_range(table: pa.Table, start_step: int | None, end_step: int | None) -> pa.Table:
+    """The rows of ``table`` with start_step <= step <= end_step (None: unbounded)."""
+    if start_step is None and end_step is None:
+        return table
+    steps = table["step"]
+    lo = _MIN_STEP if start_step is None else start_step
+    hi = _MAX_STEP if end_step is None else end_step
+    return table.filter(pc.and_(pc.greater_equal(steps, lo), pc.less_equal(steps, hi)))
 
 
 def _strictly_increasing(steps: pa.ChunkedArray) -> bool:

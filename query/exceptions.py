@@ -8,7 +8,8 @@
     ├── SqlError           DuckDB rejected a ``sql()`` statement
     ├── PlotError          a plot could not be drawn or written
     ├── ArtifactNotFoundError  a run has no artifact at a path
-    └── ArtifactReadError  an artifact's object is missing, unreadable or not its sha256
+    ├── ArtifactReadError  an artifact's object is missing, unreadable or not its sha256
+    └── StoreReadError     a metric or rollup file cannot be read or is not Parquet
 """
 
 from __future__ import annotations
@@ -63,3 +64,12 @@ class ArtifactReadError(QueryError):
     """An artifact's stored object cannot be read, or its bytes are not the recorded
     sha256; the message names the run, the path and the URI. Nothing is left at the
     destination for that file."""
+
+
+class StoreReadError(QueryError):
+    """A metric or rollup file of the store cannot be fetched or decoded; ``path`` names it
+    and the cause is kept."""
+
+    def __init__(self, reason: str, path: str) -> None:
+        self.path = path
+        super().__init__(f"{reason} ({path})")

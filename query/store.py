@@ -7,9 +7,10 @@ are read: files a merged file covers are hidden even before they are deleted.
 
 from __future__ import annotations
 
+import io
 import threading
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -19,7 +20,17 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 from fsspec import AbstractFileSystem
 
-from compactor.layout import METRIC_SCHEMA, METRICS_DIR, live_files, parse_part_name, run_dir
+from compactor.layout import (
+    METRIC_SCHEMA,
+    METRICS_DIR,
+    ROLLUP_SCHEMA,
+    live_files,
+    parse_part_name,
+    rollup_path,
+    run_dir,
+)
+from compactor.parquet import rollup_table
+from query.exceptions import StoreReadError
 
 RUN_PARTITIONING = ds.partitioning(pa.schema([("run_id", pa.string())]), flavor="hive")
 
@@ -105,7 +116,10 @@ def store_dataset(fs: AbstractFileSystem, root: str, files: list[MetricFile]) ->
 
 
 POINT_COLUMNS = ("step", "timestamp", "value", "producer_id", "sequence")
-"""The columns a history query reads."""
+"""The columns a history query reads when it must sort or deduplicate."""
+
+VALUE_COLUMNS = ("step", "timestamp", "value")
+"""The columns a history query reads when steps strictly increase (the usual case)."""
 
 POINTS_SCHEMA = pa.schema(
     [
@@ -119,6 +133,9 @@ POINTS_SCHEMA = pa.schema(
 """The points of one (run, key) as a history query holds them: a run has few producers, so
 their ids are dictionary-encoded (10M points with 32-character ids: 40 MB, not 360 MB)."""
 
+VALUES_SCHEMA = pa.schema(POINTS_SCHEMA.field(name) for name in VALUE_COLUMNS)
+"""The points without their identities."""
+
 
 def as_points(table: pa.Table) -> pa.Table:
     """``table``'s :data:`POINT_COLUMNS` in the :data:`POINTS_SCHEMA` types."""
@@ -130,63 +147,152 @@ def as_points(table: pa.Table) -> pa.Table:
     return pa.Table.from_arrays(columns, schema=POINTS_SCHEMA)
 
 
+def key_rows(data: bytes, path: str, key: str, columns: Sequence[str]) -> pa.Table:
+    """The ``columns`` of the rows of ``key`` in the metric (or rollup) file bytes ``data``:
+    only the row groups whose key statistics admit ``key`` are decoded, and the key column
+    only where a row group holds other keys too.
+
+    Raises:
+        StoreReadError: the bytes are not a readable Parquet file with these columns.
+    """
+    try:
+        parquet = pq.ParquetFile(io.BytesIO(data), read_dictionary=["producer_id"])
+        groups, mixed = _key_groups(parquet.metadata, key)
+        wanted = [*columns, "key"] if mixed else list(columns)
+        table = parquet.read_row_groups(groups, columns=wanted)
+    except (pa.ArrowInvalid, OSError, KeyError, ValueError) as error:
+        raise StoreReadError(f"not a readable metric file: {error}", path) from error
+    if mixed:
+        table = table.filter(pc.equal(table["key"], key)).select(list(columns))
+    return table
+
+
+def _key_groups(metadata: pq.FileMetaData, key: str) -> tuple[list[int], bool]:
+    """The row groups that may hold ``key``, and whether any of them holds another key."""
+    column = metadata.schema.names.index("key")
+    groups, mixed = [], False
+    for index in range(metadata.num_row_groups):
+        stats = metadata.row_group(index).column(column).statistics
+        if stats is None or not stats.has_min_max:
+            groups.append(index)
+            mixed = True
+        elif stats.min <= key <= stats.max:
+            groups.append(index)
+            mixed = mixed or stats.min != stats.max
+    return groups, mixed
+
+
 class PointCache:
-    """Decoded points of (file, key), least recently used dropped past ``max_bytes``.
+    """Decoded points and rollups of (file, key), least recently used dropped past
+    ``max_bytes``.
 
     A metric file never changes once written (its name is its offset range; a rewrite after a
-    crash writes the same rows), so its decoded columns can be kept. Thread-safe.
+    crash writes the same rows), so its decoded columns can be kept. A miss fetches each file
+    whole in one request (on ``threads`` threads at once) and decodes only the columns and
+    row groups the query needs. Thread-safe.
 
     Args:
         fs: the store's filesystem.
+        root: the store's root path in ``fs``.
         max_bytes: memory budget (0 disables caching).
-        threads: files read in parallel on a miss.
+        threads: files fetched and decoded in parallel on a miss.
     """
 
-    def __init__(self, fs: AbstractFileSystem, max_bytes: int = 1 << 30, threads: int = 8) -> None:
+    def __init__(
+        self, fs: AbstractFileSystem, root: str, max_bytes: int = 1 << 30, threads: int = 8
+    ) -> None:
         self._fs = fs
+        self._root = root
         self._max_bytes = max_bytes
         self._threads = threads
         self._lock = threading.Lock()
-        self._tables: OrderedDict[tuple[str, str], pa.Table] = OrderedDict()
+        self._tables: OrderedDict[tuple[str, str, str], pa.Table] = OrderedDict()
         self._bytes = 0
 
-    def points(self, files: Sequence[MetricFile], key: str) -> list[pa.Table]:
-        """The rows of ``key`` in each file (columns :data:`POINT_COLUMNS`), in file order."""
+    def points(
+        self, files: Sequence[MetricFile], key: str, identities: bool = True
+    ) -> list[pa.Table]:
+        """The rows of ``key`` in each file, in file order: columns :data:`POINT_COLUMNS`
+        (:data:`POINTS_SCHEMA`), or only :data:`VALUE_COLUMNS` without ``identities``.
+
+        Raises:
+            StoreReadError: a file is not a readable metric file.
+        """
+        kinds = ("points",) if identities else ("points", "values")
+        read = self._read_points if identities else self._read_values
+        return self._get(files, key, kinds, read)
+
+    def rollups(self, files: Sequence[MetricFile], key: str) -> list[pa.Table]:
+        """The rollup rows (:data:`compactor.layout.ROLLUP_SCHEMA`) of ``key`` in each file,
+        in file order: from the file's rollup, or computed from the file if it has none.
+
+        Raises:
+            StoreReadError: a file is not a readable metric or rollup file.
+        """
+        return self._get(files, key, ("rollup",), self._read_rollup)
+
+    def _get(
+        self,
+        files: Sequence[MetricFile],
+        key: str,
+        kinds: Sequence[str],
+        read: Callable[[MetricFile, str], pa.Table],
+    ) -> list[pa.Table]:
         found: dict[str, pa.Table] = {}
         with self._lock:
             for file in files:
-                table = self._tables.get((file.path, key))
-                if table is not None:
-                    self._tables.move_to_end((file.path, key))
-                    found[file.path] = table
-        missing = [file.path for file in files if file.path not in found]
-        if missing:
+                for kind in kinds:
+                    table = self._tables.get((file.path, key, kind))
+                    if table is not None:
+                        self._tables.move_to_end((file.path, key, kind))
+                        found[file.path] = table
+                        break
+        missing = [file for file in files if file.path not in found]
+        if len(missing) == 1:
+            found[missing[0].path] = self._keep(
+                (missing[0].path, key, kinds[-1]), read(missing[0], key)
+            )
+        elif missing:
             with ThreadPoolExecutor(max_workers=min(self._threads, len(missing))) as pool:
-                for path, table in zip(
-                    missing, pool.map(lambda p: self._read(p, key), missing), strict=True
+                for file, table in zip(
+                    missing, pool.map(lambda f: read(f, key), missing), strict=True
                 ):
-                    found[path] = table
-                    self._keep((path, key), table)
+                    found[file.path] = self._keep((file.path, key, kinds[-1]), table)
         return [found[file.path] for file in files]
 
-    def _read(self, path: str, key: str) -> pa.Table:
-        table = pq.read_table(
-            path,
-            filesystem=self._fs,
-            columns=list(POINT_COLUMNS),
-            filters=[("key", "=", key)],
-            read_dictionary=["producer_id"],
-        )
-        return as_points(table)
+    def _fetch(self, path: str) -> bytes:
+        try:
+            return bytes(self._fs.cat_file(path))
+        except FileNotFoundError:
+            raise
+        except OSError as error:
+            raise StoreReadError(f"cannot read: {error!r}", path) from error
 
-    def _keep(self, entry: tuple[str, str], table: pa.Table) -> None:
+    def _read_points(self, file: MetricFile, key: str) -> pa.Table:
+        return as_points(key_rows(self._fetch(file.path), file.path, key, POINT_COLUMNS))
+
+    def _read_values(self, file: MetricFile, key: str) -> pa.Table:
+        table = key_rows(self._fetch(file.path), file.path, key, VALUE_COLUMNS)
+        return table.cast(VALUES_SCHEMA)
+
+    def _read_rollup(self, file: MetricFile, key: str) -> pa.Table:
+        path = rollup_path(self._root, file.run_id, file.path)
+        try:
+            data = self._fetch(path)
+        except FileNotFoundError:  # a store written before rollups: compute it
+            raw = key_rows(self._fetch(file.path), file.path, key, POINT_COLUMNS)
+            return rollup_table(raw.append_column("key", pa.array([key] * raw.num_rows)))
+        return key_rows(data, path, key, ROLLUP_SCHEMA.names).cast(ROLLUP_SCHEMA)
+
+    def _keep(self, entry: tuple[str, str, str], table: pa.Table) -> pa.Table:
         if table.nbytes > self._max_bytes:
-            return
+            return table
         with self._lock:
             if entry in self._tables:
-                return
+                return table
             self._tables[entry] = table
             self._bytes += table.nbytes
             while self._bytes > self._max_bytes:
                 _, dropped = self._tables.popitem(last=False)
                 self._bytes -= dropped.nbytes
+        return table
