@@ -218,9 +218,10 @@ class PointCache:
         Raises:
             StoreReadError: a file is not a readable metric file.
         """
-        kinds = ("points",) if identities else ("points", "values")
-        read = self._read_points if identities else self._read_values
-        return self._get(files, key, kinds, read)
+        if identities:
+            return self._get(files, key, ("points",), self._read_points)
+        tables = self._get(files, key, ("points", "values"), self._read_values)
+        return [table.select(list(VALUE_COLUMNS)) for table in tables]
 
     def rollups(self, files: Sequence[MetricFile], key: str) -> list[pa.Table]:
         """The rollup rows (:data:`compactor.layout.ROLLUP_SCHEMA`) of ``key`` in each file,
