@@ -23,6 +23,17 @@ from runstream.settings import Settings
 logger = logging.getLogger(__name__)
 
 
+_NOT_READY = frozenset(
+    {
+        KafkaError.NOT_LEADER_FOR_PARTITION,
+        KafkaError.LEADER_NOT_AVAILABLE,
+        KafkaError.UNKNOWN_TOPIC_OR_PART,
+        KafkaError._UNKNOWN_PARTITION,
+    }
+)
+"""Errors of a topic whose partitions are still getting leaders (just created)."""
+
+
 class SourceError(RunstreamError):
     """The event source failed (broker unreachable, topic missing, ...)."""
 
@@ -186,11 +197,26 @@ class TopicReader:
             self._consumer.unassign()
 
     def end_offsets(self) -> dict[int, tuple[int, int]]:
-        """Partition -> (low, high) watermark, asked of the broker now.
+        """Partition -> (low, high) watermark, asked of the broker now. Retried while the
+        broker answers with a retriable error (a partition leader still being elected just
+        after the topic was created), up to the reader's timeout.
 
         Raises:
             SourceError: the topic does not exist or cannot be read.
         """
+        deadline = time.monotonic() + self._timeout
+        while True:
+            try:
+                return self._watermarks()
+            except KafkaException as error:
+                kafka_error = error.args[0]
+                retriable = kafka_error.retriable() or kafka_error.code() in _NOT_READY
+                if not retriable or time.monotonic() > deadline:
+                    raise
+                logger.debug("watermarks of %s not ready, retrying: %s", self.topic, error)
+                time.sleep(0.1)
+
+    def _watermarks(self) -> dict[int, tuple[int, int]]:
         metadata = self._consumer.list_topics(self.topic, timeout=self._timeout).topics.get(
             self.topic
         )
