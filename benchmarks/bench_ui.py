@@ -6,8 +6,11 @@ Writes one run's metric of --points steps at the store layout (Parquet, local fo
 the UI over it (uvicorn, 127.0.0.1), opens the compare page in Debian's headless Chromium
 (Playwright) and times, per load: navigation to rendered chart (wall), the page's own
 request-to-rendered figure (fetch of the downsample + JSON + uPlot draw), and the engine's
-downsample alone (the peer). Target: a 10M-point metric charts in under 1 s end to end.
-Prints medians (first load separately: it reads the Parquet files) and ratios.
+downsample alone (the peer). The files are re-encoded as the compactor writes them (its
+Parquet encoding, each with its rollup). Target: a 10M-point metric charts in under 1 s end to
+end, on the first load too (a fresh server reads the files); MLflow's get_metric_history of
+--mlflow-points on sqlite, scaled to --points, is the peer (MLflow has no downsample). Prints
+medians (the first load separately) and ratios against the target and MLflow.
 """
 
 from __future__ import annotations
@@ -20,7 +23,12 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from bench_query import mlflow_store, timings
+
+from compactor.layout import rollup_path, run_dir
+from compactor.parquet import decode, encode, encode_rollup, rollup_table
 from query import QueryEngine
 from query.tail import EmptyEventLog
 from runstream.filesystem import open_store
@@ -33,6 +41,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--points", type=int, default=10_000_000)
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--mlflow-points", type=int, default=1_000_000)
     args = parser.parse_args()
     from playwright.sync_api import sync_playwright
 
@@ -41,7 +50,9 @@ def main() -> None:
         fs, root = open_store(settings)
         started = time.perf_counter()
         write_metric(fs, root, "big", "loss", args.points)
+        as_compacted(fs, root, "big")
         print(f"wrote {args.points:,} points in {time.perf_counter() - started:.1f} s")
+        cold_query = cold_downsample(fs, root)
         engine = QueryEngine(EmptyEventLog(), fs, root)
         served = Served(Backend(engine, None, {"tracking_uri": "noop://"}))
         walls, renders, points = [], [], 0
@@ -65,16 +76,49 @@ def main() -> None:
                 query.append((time.perf_counter() - started) * 1000)
         finally:
             served.stop()
+        with tempfile.TemporaryDirectory() as mlflow_folder:
+            history = mlflow_store(args.mlflow_points, Path(mlflow_folder))
+            _, mlflow_ms, _ = timings(history, 1)
+    mlflow_ms *= args.points / args.mlflow_points
     wall, render, peer = (statistics.median(x) for x in (walls[1:], renders[1:], query))
     print(f"chart of {args.points:,} points as {points} min/max/last buckets, 1400 px wide page")
     print(
-        f"first load (reads Parquet): page {walls[0]:.0f} ms, request->rendered {renders[0]:.0f} ms"
+        f"peer: mlflow get_metric_history, {mlflow_ms:.0f} ms (scaled from {args.mlflow_points:,})"
     )
-    print(f"warm, median of {args.repeat}: page {wall:.0f} ms, request->rendered {render:.0f} ms")
-    print(f"engine downsample alone (peer): {peer:.0f} ms")
-    print(f"request->rendered / engine downsample: {render / peer:.2f}x")
-    verdict = "meets" if wall < 1000 else "misses"
-    print(f"target < 1000 ms end to end (warm page load): {wall:.0f} ms, {verdict}")
+    for name, ms, target in [
+        ("first load, page (fresh server)", walls[0], 1000.0),
+        ("first load, request->rendered", renders[0], 1000.0),
+        (f"warm page, median of {args.repeat}", wall, 1000.0),
+        ("warm request->rendered", render, 1000.0),
+        ("engine downsample, cold", cold_query, 300.0),
+        ("engine downsample, warm", peer, 300.0),
+    ]:
+        verdict = "meets" if ms <= target else "misses"
+        print(
+            f"  {name:34s} {ms:7.0f} ms  /target({target:g}) = {ms / target:5.2f} ({verdict})"
+            f"  mlflow / this = {mlflow_ms / ms:6.1f}x"
+        )
+    print(f"request->rendered / engine downsample (warm): {render / peer:.2f}x")
+
+
+def as_compacted(fs: object, root: str, run_id: str) -> None:
+    """Rewrite a run's metric files as the compactor writes them: its encoding, rollup first."""
+    for path in fs.ls(run_dir(root, run_id), detail=False):  # type: ignore[attr-defined]
+        table = decode(fs.cat_file(path), path)  # type: ignore[attr-defined]
+        rollup = rollup_path(root, run_id, path)
+        fs.makedirs(rollup.rsplit("/", 1)[0], exist_ok=True)  # type: ignore[attr-defined]
+        fs.pipe_file(rollup, encode_rollup(rollup_table(table)))  # type: ignore[attr-defined]
+        fs.pipe_file(path, encode(table))  # type: ignore[attr-defined]
+
+
+def cold_downsample(fs: object, root: str) -> float:
+    """ms of a 1,000-bucket downsample on a fresh engine (imports and DuckDB warmed first)."""
+    with QueryEngine(EmptyEventLog(), fs, root) as engine:
+        engine.sql("SELECT 1")
+    with QueryEngine(EmptyEventLog(), fs, root) as engine:
+        started = time.perf_counter()
+        engine.get_metric_history("big", "loss", max_points=1000)
+        return (time.perf_counter() - started) * 1000
 
 
 if __name__ == "__main__":
