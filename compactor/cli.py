@@ -20,7 +20,6 @@ from schemas.codec import Codec
 from schemas.topics import Topics
 
 logger = logging.getLogger(__name__)
-DEFAULT_GROUP = "runstream-compactor"
 
 
 @click.command("compactor")
@@ -39,7 +38,9 @@ DEFAULT_GROUP = "runstream-compactor"
     help="Topic prefix (default: RUNSTREAM_TOPIC_PREFIX or runstream).",
 )
 @click.option(
-    "--group", default=DEFAULT_GROUP, show_default=True, help="Consumer group of the workers."
+    "--group",
+    default=None,
+    help="Consumer group of the workers (default: <topic prefix>-compactor).",
 )
 @click.option(
     "--max-points",
@@ -76,7 +77,7 @@ def compactor(
     store: str | None,
     s3_endpoint: str | None,
     topic_prefix: str | None,
-    group: str,
+    group: str | None,
     max_points: int,
     rotate_interval: float,
     snapshots: bool,
@@ -97,7 +98,9 @@ def compactor(
     fs, root = open_store(settings)
     destination = Store(fs, root, stop=stop)
     codec = Codec()
-    source = KafkaSource(settings, Topics(settings.topic_prefix).events, group)
+    topics = Topics(settings.topic_prefix)
+    group = group or topics.compactor_group
+    source = KafkaSource(settings, topics.events, group)
     worker = Compactor(
         source,
         destination,

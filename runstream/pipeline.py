@@ -26,9 +26,6 @@ from schemas.topics import Topics
 
 logger = logging.getLogger(__name__)
 
-PROCESSOR_GROUP = "runstream-processor"
-COMPACTOR_GROUP = "runstream-compactor"
-
 
 class PipelineError(RunstreamError):
     """The pipeline did not catch up in time, or a worker died; the message says which."""
@@ -109,10 +106,10 @@ def drain(settings: Settings, timeout: float = 300.0) -> DrainResult:
             timer.start()
             store = Store(fs, root, stop=stop)
             codec = Codec()
-            source = KafkaSource(settings, topics.events, COMPACTOR_GROUP)
+            source = KafkaSource(settings, topics.events, topics.compactor_group)
             worker = Compactor(source, store, codec, snapshots=Snapshots(store, codec), stop=stop)
             try:
-                while not caught_up(settings, topics.events, COMPACTOR_GROUP, targets):
+                while not caught_up(settings, topics.events, topics.compactor_group, targets):
                     _check(processor, deadline, "compactor")
                     for _ in range(20):
                         worker.step()
@@ -124,7 +121,7 @@ def drain(settings: Settings, timeout: float = 300.0) -> DrainResult:
             finally:
                 timer.cancel()
                 source.close()
-            while not caught_up(settings, topics.events, PROCESSOR_GROUP, targets):
+            while not caught_up(settings, topics.events, topics.processor_group, targets):
                 _check(processor, deadline, "stream processor")
                 time.sleep(0.5)
         finally:

@@ -35,6 +35,17 @@ class Topics:
         """Messages of the event log that could not be decoded or validated."""
         return f"{self.prefix}.events.dlq"
 
+    @property
+    def processor_group(self) -> str:
+        """The stream processor's faust app id: its consumer group and the prefix of its
+        changelog topics (one per topic prefix, so deployments never share state)."""
+        return f"{self.prefix}-processor"
+
+    @property
+    def compactor_group(self) -> str:
+        """The compactor workers' consumer group."""
+        return f"{self.prefix}-compactor"
+
     def configs(self) -> dict[str, Mapping[str, str]]:
         """Topic name -> topic config, for creating them."""
         return {self.events: EVENTS_CONFIG, self.runs: RUNS_CONFIG, self.dead_letters: DLQ_CONFIG}

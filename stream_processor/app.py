@@ -54,7 +54,7 @@ class ProcessorOptions:
             partitions to the others.
     """
 
-    app_id: str = "runstream-processor"
+    app_id: str | None = None  # None: Topics(prefix).processor_group
     datadir: Path = Path("runstream-processor-data")
     partitions: int = DEFAULT_PARTITIONS
     chunk: int = 2000
@@ -105,11 +105,12 @@ def create_app(settings: Settings, options: ProcessorOptions | None = None) -> f
     """
     options = options or ProcessorOptions()
     topics = Topics(settings.topic_prefix)
+    app_id = options.app_id or topics.processor_group
     servers = ";".join(
         f"kafka://{server}" for server in settings.tracking_uri.bootstrap_servers.split(",")
     )
     app = faust.App(
-        options.app_id,
+        app_id,
         broker=servers,
         store="rocksdb://",
         datadir=str(options.datadir),
@@ -156,7 +157,7 @@ def create_app(settings: Settings, options: ProcessorOptions | None = None) -> f
                 logger.critical("folding a chunk failed; exiting without commit", exc_info=True)
                 os._exit(70)
 
-    app.agent(events_topic, name=f"{options.app_id}.fold")(process)
+    app.agent(events_topic, name=f"{app_id}.fold")(process)
     return app
 
 

@@ -14,9 +14,8 @@ from runstream.settings import Settings
 @click.command("processor")
 @click.option(
     "--app-id",
-    default="runstream-processor",
-    show_default=True,
-    help="Faust app id (the consumer group).",
+    default=None,
+    help="Faust app id: the consumer group (default: <topic prefix>-processor).",
 )
 @click.option(
     "--data-dir",
@@ -37,7 +36,12 @@ from runstream.settings import Settings
 )
 @click.option("--loglevel", default="WARNING", show_default=True)
 def processor(
-    app_id: str, data_dir: Path, chunk: int, within: float, session_timeout: float, loglevel: str
+    app_id: str | None,
+    data_dir: Path,
+    chunk: int,
+    within: float,
+    session_timeout: float,
+    loglevel: str,
 ) -> None:
     """Run a stream-processor worker (start several with the same --app-id to share the load)."""
     from faust import Worker
