@@ -21,12 +21,17 @@ extension: measured faster than DuckDB reading through s3fs registered as its fi
 (benchmarks/bench_query.py prints both), and it lets the connection run with external access
 disabled, so no statement can read or write a local file or install an extension.
 
-A history query reads one run's live files (decoded columns of (file, key) are cached: a
-metric file never changes once written) plus the run's tail points. When their steps strictly
-increase, the usual case, they are already in order and hold no repeated event (copies of an
-event share its step), so nothing is sorted or deduplicated; otherwise DuckDB sorts by
-(step, timestamp, producer, sequence) and adjacent copies are dropped. Downsampling is one
-DuckDB aggregation: per bucket of steps, min, max and the last point.
+A history query reads one run's live files (each fetched whole in one request, the files in
+parallel; only the row groups holding the key and only the columns needed are decoded; decoded
+columns of (file, key) are cached: a metric file never changes once written) plus the run's
+tail points. Step, timestamp and value are read first: when the steps strictly increase, the
+usual case, they are already in order and hold no repeated event (copies of an event share its
+step), so nothing is sorted or deduplicated and the identities are never decoded; otherwise
+the identities are read too, DuckDB sorts by (step, timestamp, producer, sequence) and adjacent
+copies are dropped. Downsampling is one DuckDB aggregation: per bucket of steps, min, max and
+the last point; over a wide span it aggregates the files' rollups (per-block summaries written
+by the compactor, see :mod:`compactor.layout`) and the tail's, with buckets aligned to blocks.
+A file a merge removed between the listing and the read makes the query list once more.
 """
 
 from __future__ import annotations
@@ -331,6 +336,20 @@ class QueryEngine:
         ):
             raise QueryError(f"max_points must be a positive int, not {max_points!r}")
         self.refresh()
+        try:
+            return self._history(run_id, key, start_step, end_step, max_points)
+        except FileNotFoundError as error:  # a merge replaced a listed file: list again
+            logger.debug("re-listing run %s after %r", run_id, error)
+            return self._history(run_id, key, start_step, end_step, max_points)
+
+    def _history(
+        self,
+        run_id: str,
+        key: str,
+        start_step: int | None,
+        end_step: int | None,
+        max_points: int | None,
+    ) -> pa.Table:
         if max_points is not None:
             return self._downsample(run_id, key, start_step, end_step, max_points)
         table, increasing = self._run_points(run_id, key, start_step, end_step)
