@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
@@ -282,7 +283,10 @@ class PointCache:
             data = self._fetch(path)
         except FileNotFoundError:  # a store written before rollups: compute it
             raw = key_rows(self._fetch(file.path), file.path, key, POINT_COLUMNS)
-            return rollup_table(raw.append_column("key", pa.array([key] * raw.num_rows)))
+            keys = pa.DictionaryArray.from_arrays(
+                pa.array(np.zeros(raw.num_rows, np.int32)), pa.array([key], pa.string())
+            )
+            return rollup_table(raw.append_column("key", keys))
         return key_rows(data, path, key, ROLLUP_SCHEMA.names).cast(ROLLUP_SCHEMA)
 
     def _keep(self, entry: tuple[str, str, str], table: pa.Table) -> pa.Table:
