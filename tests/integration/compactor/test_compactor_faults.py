@@ -80,7 +80,7 @@ def test_sigkill_at_five_random_moments_loses_and_doubles_nothing(
     helpers, produce, compactor_process, s3_settings
 ):
     random.seed()
-    runs, steps_per_batch, batches_per_run, keys = 4, 1000, 25, ["loss", "acc"]
+    runs, steps_per_batch, batches_per_run, keys = 4, 1000, 125, ["loss", "acc"]
     batches = []
     for i in range(batches_per_run):
         for r in range(runs):
@@ -95,7 +95,7 @@ def test_sigkill_at_five_random_moments_loses_and_doubles_nothing(
                     i == batches_per_run - 1,
                 )
             )
-    truth = helpers.truth_of(batches)  # 4 runs x 2 keys x 25k = 200k points
+    truth = helpers.truth_of(batches)  # 4 runs x 2 keys x 125k = 1M points
     process = compactor_process("--max-points", "5000", "--rotate-interval", "1")
     chunks = [batches[i::5] for i in range(5)]
     kills = []
