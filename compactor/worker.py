@@ -256,9 +256,11 @@ class Compactor:
         buffer = self._buffers.get(key)
         if buffer is None:
             partition, run_id = key
-            if self._writes.busy(key):  # the store must show every file this run got
-                self._writes.wait_for(lambda other: other == key)
-                self._writes.reap()
+            # The store must show every file this run got, and no merge of it may be under
+            # way while it is listed and read: a run spans several partitions when several
+            # local log files (the embedded mode's partitions) hold it.
+            self._writes.wait_for(lambda other: other[1] == run_id)
+            self._writes.reap()
             buffer = RunBuffer(run_id, partition)
             names = self.store.list_run(run_id)
             live = live_files(names)

@@ -80,3 +80,30 @@ def test_a_log_torn_mid_batch_is_read_up_to_the_last_whole_batch(tmp_path: Path)
     result = process(settings)
     assert result.records == len(batches) - 1
     assert rows(settings) == expected_rows(batches[:-1])
+
+
+def test_a_run_written_by_several_processes_compacts_while_merges_run(tmp_path: Path) -> None:
+    # Each worker process has its own log file, so one run spans several partitions; a
+    # partition's merge must not run while another partition's buffer lists the run's files.
+    from schemas import Event, MetricColumns, Producer, RunEnded, RunStarted
+
+    settings = Settings.resolve(f"file://{tmp_path}", environ={})
+    everything: list[EventBatch] = []
+    for rank in range(6):
+        producer = Producer(f"worker-{rank}", "host", rank, rank=rank)
+        batches = [EventBatch("one-run", producer, 0, (Event(1, RunStarted(start_time_us=1)),))]
+        sequence = 1
+        for block in range(4):
+            steps = list(range(block * 5000, (block + 1) * 5000))
+            columns = MetricColumns(
+                [f"w{rank}/loss"], [0] * len(steps), steps, [0.5] * len(steps), [1] * len(steps)
+            )
+            batches.append(EventBatch("one-run", producer, sequence, (), columns))
+            sequence += len(steps)
+        batches.append(
+            EventBatch("one-run", producer, sequence, (Event(2, RunEnded("FINISHED", 2)),))
+        )
+        write_log(settings, batches, f"worker-{rank}")
+        everything += batches
+    process(settings)
+    assert rows(settings) == expected_rows(everything)
