@@ -19,6 +19,7 @@ from typing import Any, Protocol
 from confluent_kafka import KafkaError, Producer
 
 from producer_sdk.exceptions import SinkError
+from runstream.embedded import EVENTS_DIR
 from runstream.locallog import LocalLogError, LogWriter, is_locked, log_files, read_file
 from runstream.settings import Settings
 from runstream.sync import DeliveryError, produce_records
@@ -99,7 +100,7 @@ class LocalLogSink:
     """
 
     def __init__(self, folder: Path) -> None:
-        self.folder = folder / "events"
+        self.folder = folder / EVENTS_DIR
         self._writer: LogWriter | None = None
         self._pid = -1
 
