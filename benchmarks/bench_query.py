@@ -27,8 +27,8 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from compactor.layout import METRIC_SCHEMA, part_path, rollup_path, run_dir
-from compactor.parquet import encode, encode_rollup, rollup_table
+from compactor.layout import METRIC_SCHEMA, part_path, run_dir
+from compactor.parquet import encode, rollup_table
 from query import QueryEngine
 from query.tail import EmptyEventLog
 from runstream.filesystem import open_store
@@ -39,8 +39,8 @@ def write_run(
     fs: object, root: str, run_id: str, points: int, file_points: int, rollups: bool = True
 ) -> None:
     """One metric ``loss`` of ``points`` steps, in files of ``file_points`` rows, written as
-    the compactor writes them (its encoding, and each file's rollup first unless not
-    ``rollups``)."""
+    the compactor writes them (its encoding, and each file's rollup in its footer unless
+    not ``rollups``)."""
     rng = np.random.default_rng(0)
     for first in range(0, points, file_points):
         steps = np.arange(first, min(first + file_points, points), dtype=np.int64)
@@ -59,10 +59,8 @@ def write_run(
             schema=METRIC_SCHEMA,
         )
         path = part_path(root, run_id, 0, first // 1000, (first + n - 1) // 1000)
-        if rollups:
-            rollup = encode_rollup(rollup_table(table))
-            fs.pipe_file(rollup_path(root, run_id, path), rollup)  # type: ignore[attr-defined]
-        fs.pipe_file(path, encode(table))  # type: ignore[attr-defined]
+        rollup = rollup_table(table) if rollups else None
+        fs.pipe_file(path, encode(table, rollup))  # type: ignore[attr-defined]
 
 
 def timings(fn: Callable[[], object], repeat: int) -> tuple[float, float, object]:

@@ -27,8 +27,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_query import mlflow_store, timings
 
-from compactor.layout import rollup_path, run_dir
-from compactor.parquet import decode, encode, encode_rollup, rollup_table
+from compactor.layout import run_dir
+from compactor.parquet import decode, encode, rollup_table
 from query import QueryEngine
 from query.tail import EmptyEventLog
 from runstream.filesystem import open_store
@@ -102,13 +102,11 @@ def main() -> None:
 
 
 def as_compacted(fs: object, root: str, run_id: str) -> None:
-    """Rewrite a run's metric files as the compactor writes them: its encoding, rollup first."""
+    """Rewrite a run's metric files as the compactor writes them: its encoding, rollup in
+    the footer."""
     for path in fs.ls(run_dir(root, run_id), detail=False):  # type: ignore[attr-defined]
         table = decode(fs.cat_file(path), path)  # type: ignore[attr-defined]
-        rollup = rollup_path(root, run_id, path)
-        fs.makedirs(rollup.rsplit("/", 1)[0], exist_ok=True)  # type: ignore[attr-defined]
-        fs.pipe_file(rollup, encode_rollup(rollup_table(table)))  # type: ignore[attr-defined]
-        fs.pipe_file(path, encode(table))  # type: ignore[attr-defined]
+        fs.pipe_file(path, encode(table, rollup_table(table)))  # type: ignore[attr-defined]
 
 
 def cold_downsample(fs: object, root: str) -> float:

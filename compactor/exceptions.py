@@ -35,8 +35,10 @@ class StoreAccessError(StoreWriteError):
 
 
 class CorruptPartError(CompactorError):
-    """A file in the store does not hold the metric columns; ``path`` names it."""
+    """A file in the store is not a metric file (not Parquet, a metric column or its
+    rollup unreadable); ``path`` names it, ``reason`` says what is wrong."""
 
     def __init__(self, message: str, path: str) -> None:
         super().__init__(f"{message} (path {path})")
         self.path = path
+        self.reason = message

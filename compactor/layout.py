@@ -6,7 +6,6 @@
     {store}/metrics/run_id={run}/merged-{partition}-{first_offset}-{last_offset}.parquet
     {store}/runs/run_id={run}/{table}.parquet      table: run, params, tags (latest wins)
     {store}/artifacts/run_id={run}/sha256/{hh}/{sha256}     artifact bytes, content-addressed
-    {store}/rollups/run_id={run}/{metric file name}   per-block summary of that metric file
 
 Offsets are zero-padded to 20 digits so that names sort in offset order. A run id is one
 safe path segment (the SDK validates it; :func:`run_dir` re-checks), so no id can reach
@@ -17,14 +16,15 @@ within its own: once it exists, those files are hidden (:func:`live_files`) even
 are deleted, so a reader listing the folder never sees a row twice nor misses one. Readers
 that glob the folder instead deduplicate on the event identity (producer_id, sequence).
 
-A rollup file summarises the metric file of the same name (:data:`ROLLUP_SCHEMA`): per key
-and per block of ``2**ROLLUP_BLOCK_BITS`` steps (``block = step >> ROLLUP_BLOCK_BITS``), the
-count, first step, min and max value and the last point by (step, timestamp, producer_id,
+Every metric file carries a rollup of its points in its own footer (key-value metadata
+:data:`ROLLUP_METADATA_KEY`; :mod:`compactor.parquet` encodes it), :data:`ROLLUP_SCHEMA`: per
+key and per block of ``2**ROLLUP_BLOCK_BITS`` steps (``block = step >> ROLLUP_BLOCK_BITS``),
+the count, first step, min and max value and the last point by (step, timestamp, producer_id,
 sequence). Min, max, first step and last point are idempotent, so the rollups of several files
-(and of the tail) combine exactly; a downsample of millions of points reads thousands of rows.
-It is written before its metric file, so a reader that lists a metric file finds its rollup
-(or, for stores written before rollups existed, computes it from the metric file). Rollups
-live in their own folder so that globs of the metric folder see metric files only.
+(and of the tail) combine exactly; a downsample of millions of points reads thousands of rows,
+fetching footers only. In the file itself, the rollup is written in the same PUT as its
+points: it is there exactly as long as they are. (A file without one, written before rollups
+existed, has its rollup computed from its points by the reader.)
 
 Artifacts are stored by the SHA-256 of their bytes (``hh`` is its first two hex digits), so
 the same file logged twice, under one path or several, is stored once per run; the
@@ -45,7 +45,8 @@ from schemas.identifiers import check_artifact_path, check_run_id
 METRICS_DIR = "metrics"
 RUNS_DIR = "runs"
 ARTIFACTS_DIR = "artifacts"
-ROLLUPS_DIR = "rollups"
+ROLLUP_METADATA_KEY = "runstream.rollup"
+"""The footer key-value metadata key of a metric file's rollup."""
 ROLLUP_BLOCK_BITS = 10
 """A rollup row covers the steps [block << bits, (block + 1) << bits): 1,024 steps."""
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
@@ -144,16 +145,6 @@ def live_files(names: Iterable[str]) -> list[str]:
         if not hidden:
             live.append(name)
     return sorted(live, key=lambda path: path.rsplit("/", 1)[-1])
-
-
-def rollup_path(root: str, run_id: str, metric_path: str) -> str:
-    """The rollup file of the metric file ``metric_path`` (a path or a file name) of a run.
-
-    Raises:
-        UnsafeRunIdError: ``run_id`` is not a safe path segment.
-    """
-    name = metric_path.rsplit("/", 1)[-1]
-    return f"{root}/{ROLLUPS_DIR}/run_id={check_run_id(run_id)}/{name}"
 
 
 def metrics_glob(root: str) -> str:

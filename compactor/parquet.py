@@ -4,22 +4,38 @@ Columns and sort order come from :mod:`compactor.layout`. Files are zstd-compres
 files: integer columns delta-encoded, strings dictionary-encoded), with row groups of
 :data:`ROW_GROUP_ROWS` rows (DuckDB's own row group size, the unit it reads in parallel)
 and statistics on, so DuckDB prunes row groups by key and step.
+
+A metric file carries its own rollup (:func:`rollup_table`) in its footer, under the
+key-value metadata key :data:`compactor.layout.ROLLUP_METADATA_KEY`: an Arrow IPC stream
+(zstd-compressed buffers), base64-encoded so that readers which decode footer values as
+text keep working. A reader of a downsample fetches the footer only (:func:`footer_length`,
+:func:`read_footer`, :func:`footer_rollup`), and the rollup can never be missing while its
+file exists, nor outlive it.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import io
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.ipc as ipc
 import pyarrow.parquet as pq
 
 from compactor.buffer import PointChunk
 from compactor.exceptions import CorruptPartError
-from compactor.layout import COMPRESSION, METRIC_SCHEMA, ROLLUP_BLOCK_BITS, ROLLUP_SCHEMA
+from compactor.layout import (
+    COMPRESSION,
+    METRIC_SCHEMA,
+    ROLLUP_BLOCK_BITS,
+    ROLLUP_METADATA_KEY,
+    ROLLUP_SCHEMA,
+)
 
 ROW_GROUP_ROWS = 122_880
 _INTEGER_COLUMNS = [f.name for f in METRIC_SCHEMA if pa.types.is_integer(f.type)]
@@ -110,29 +126,41 @@ def _taken(
     return pa.Table.from_arrays(columns, schema=METRIC_SCHEMA)
 
 
-def encode(table: pa.Table) -> bytes:
+def encode(table: pa.Table, rollup: pa.Table | None = None) -> bytes:
     """Parquet bytes of a metric ``table`` (zstd, DuckDB-sized row groups, statistics):
     key and producer_id dictionary-encoded, integer columns delta-encoded (sorted steps,
-    sequences and offsets: files about 4x smaller, written and read faster than plain)."""
-    return encode_table(table, dictionary=["key", "producer_id"], delta=_INTEGER_COLUMNS)
+    sequences and offsets: files about 4x smaller, written and read faster than plain).
+    ``rollup`` (the table's :func:`rollup_table`) goes into the footer."""
+    return encode_table(
+        table,
+        dictionary=["key", "producer_id"],
+        delta=_INTEGER_COLUMNS,
+        metadata=None if rollup is None else {ROLLUP_METADATA_KEY: _rollup_text(rollup)},
+    )
 
 
 def encode_table(
-    table: pa.Table, dictionary: Sequence[str] | bool = True, delta: Sequence[str] = ()
+    table: pa.Table,
+    dictionary: Sequence[str] | bool = True,
+    delta: Sequence[str] = (),
+    metadata: Mapping[str, str] | None = None,
 ) -> bytes:
     """Parquet bytes of any ``table`` (zstd, DuckDB-sized row groups, statistics);
     ``dictionary``: dictionary-encode these columns (True: all); ``delta``: write these
-    integer columns with DELTA_BINARY_PACKED (not dictionary-encoded)."""
+    integer columns with DELTA_BINARY_PACKED (not dictionary-encoded); ``metadata``:
+    key-value pairs for the footer."""
     sink = io.BytesIO()
-    pq.write_table(
-        table,
+    with pq.ParquetWriter(
         sink,
+        table.schema,
         compression=COMPRESSION,
-        row_group_size=ROW_GROUP_ROWS,
         write_statistics=True,
         use_dictionary=dictionary if isinstance(dictionary, bool) else list(dictionary),
         column_encoding=dict.fromkeys(delta, "DELTA_BINARY_PACKED") or None,
-    )
+    ) as writer:
+        writer.write_table(table, row_group_size=ROW_GROUP_ROWS)
+        if metadata:
+            writer.add_key_value_metadata(dict(metadata))
     return sink.getvalue()
 
 
@@ -173,9 +201,58 @@ def rollup_table(table: pa.Table) -> pa.Table:
     )
 
 
-def encode_rollup(rollup: pa.Table) -> bytes:
-    """Parquet bytes of a :func:`rollup_table` (zstd, strings dictionary-encoded)."""
-    return encode_table(rollup, dictionary=["key", "producer_id"], delta=["block", "count"])
+def _rollup_text(rollup: pa.Table) -> str:
+    """``rollup`` as footer text: base64 of an Arrow IPC stream with zstd buffers."""
+    sink = pa.BufferOutputStream()
+    options = ipc.IpcWriteOptions(compression="zstd")
+    with ipc.new_stream(sink, rollup.schema, options=options) as writer:
+        writer.write_table(rollup)
+    return base64.b64encode(sink.getvalue().to_pybytes()).decode("ascii")
+
+
+def footer_length(tail: bytes, path: str) -> int:
+    """How many bytes at the end of a Parquet file hold its footer (metadata, its length
+    and the magic), read from the file's last bytes ``tail`` (at least 8).
+
+    Raises:
+        CorruptPartError: ``tail`` does not end a Parquet file.
+    """
+    if len(tail) < 8 or tail[-4:] != b"PAR1":
+        raise CorruptPartError("not a Parquet file (no PAR1 magic at its end)", path)
+    return int.from_bytes(tail[-8:-4], "little") + 8
+
+
+def read_footer(tail: bytes, path: str) -> pq.FileMetaData:
+    """The metadata of a Parquet file from its last bytes ``tail`` (at least
+    :func:`footer_length` of them; the whole file will do).
+
+    Raises:
+        CorruptPartError: ``tail`` does not hold a readable footer.
+    """
+    if len(tail) < footer_length(tail, path):
+        raise CorruptPartError(f"footer longer than the {len(tail)} bytes read", path)
+    try:
+        return pq.read_metadata(pa.BufferReader(tail))
+    except (pa.ArrowInvalid, OSError) as error:
+        raise CorruptPartError(f"unreadable Parquet footer: {error}", path) from error
+
+
+def footer_rollup(metadata: pq.FileMetaData, path: str) -> pa.Table | None:
+    """The rollup (:data:`compactor.layout.ROLLUP_SCHEMA`) a metric file's footer carries,
+    or None for a file written without one.
+
+    Raises:
+        CorruptPartError: the footer's rollup cannot be decoded.
+    """
+    text = (metadata.metadata or {}).get(ROLLUP_METADATA_KEY.encode())
+    if text is None:
+        return None
+    try:
+        with ipc.open_stream(pa.BufferReader(base64.b64decode(text, validate=True))) as reader:
+            table = reader.read_all()
+        return table.select(ROLLUP_SCHEMA.names).cast(ROLLUP_SCHEMA)
+    except (binascii.Error, pa.ArrowException, KeyError) as error:
+        raise CorruptPartError(f"unreadable rollup in the footer: {error}", path) from error
 
 
 def _sorted_by(codes: npt.NDArray[np.int32], steps: npt.NDArray[np.int64]) -> bool:

@@ -30,17 +30,9 @@ from compactor.layout import (
     merged_name,
     parse_part_name,
     part_path,
-    rollup_path,
     run_dir,
 )
-from compactor.parquet import (
-    decode,
-    encode,
-    encode_rollup,
-    merge_tables,
-    points_table,
-    rollup_table,
-)
+from compactor.parquet import decode, encode, merge_tables, points_table, rollup_table
 from compactor.snapshots import Snapshots
 from compactor.store import Store
 from compactor.writes import WriteQueue
@@ -266,7 +258,7 @@ class Compactor:
             live = live_files(names)
             hidden = [n for n in names if parse_part_name(n) is not None and n not in live]
             if hidden:  # a merge was interrupted after writing its file: finish it
-                self._delete_metric_files(run_id, hidden)
+                self.store.delete(hidden)
             for path in live:
                 table = decode(self.store.read(path), path, ["producer_id", "sequence"])
                 self._load_identities(buffer, table)
@@ -311,7 +303,7 @@ class Compactor:
         partition, run_id = key
         if path is not None:
             table = points_table(chunks)
-            self._write_metric_file(run_id, path, table)
+            self._write_metric_file(path, table)
             if self.config.merge_ended_runs:
                 self._cache.put(key, path.rsplit("/", 1)[-1], table)
             with self._stats_lock:
@@ -322,18 +314,9 @@ class Compactor:
         if merge:
             self.merge(run_id, partition, self._cache.take(key))
 
-    def _write_metric_file(self, run_id: str, path: str, table: Any) -> None:
-        """Write the rollup of ``table``, then ``table`` itself at ``path``: a reader that
-        sees the metric file finds its rollup."""
-        self.store.write(
-            rollup_path(self.store.root, run_id, path), encode_rollup(rollup_table(table))
-        )
-        self.store.write(path, encode(table))
-
-    def _delete_metric_files(self, run_id: str, paths: list[str]) -> None:
-        """Delete metric files, then their rollups."""
-        self.store.delete(paths)
-        self.store.delete(rollup_path(self.store.root, run_id, path) for path in paths)
+    def _write_metric_file(self, path: str, table: Any) -> None:
+        """Write ``table`` at ``path``, its rollup in its footer (one PUT)."""
+        self.store.write(path, encode(table, rollup_table(table)))
 
     def merge(
         self, run_id: str, partition: int, cached: Mapping[str, Any] | None = None
@@ -373,8 +356,8 @@ class Compactor:
         target = f"{run_dir(self.store.root, run_id)}/" + merged_name(
             partition, min(s[1] for s in spans), max(s[2] for s in spans)
         )
-        self._write_metric_file(run_id, target, merged)
-        self._delete_metric_files(run_id, [path for path in files if path != target])
+        self._write_metric_file(target, merged)
+        self.store.delete(path for path in files if path != target)
         with self._stats_lock:
             self.stats.merges += 1
         logger.info("merged %d files of run %s into %s", len(files), run_id, target)

@@ -29,8 +29,8 @@ usual case, they are already in order and hold no repeated event (copies of an e
 step), so nothing is sorted or deduplicated and the identities are never decoded; otherwise
 the identities are read too, DuckDB sorts by (step, timestamp, producer, sequence) and adjacent
 copies are dropped. Downsampling is one DuckDB aggregation: per bucket of steps, min, max and
-the last point; over a wide span it aggregates the files' rollups (per-block summaries written
-by the compactor, see :mod:`compactor.layout`) and the tail's, with buckets aligned to blocks.
+the last point; over a wide span it aggregates the files' rollups (per-block summaries in their
+footers, see :mod:`compactor.layout`) and the tail's, with buckets aligned to blocks.
 A file a merge removed between the listing and the read makes the query list once more.
 """
 

@@ -67,7 +67,7 @@ class ArtifactReadError(QueryError):
 
 
 class StoreReadError(QueryError):
-    """A metric or rollup file of the store cannot be fetched or decoded; ``path`` names it
+    """A metric file of the store (or its footer rollup) cannot be fetched or decoded; ``path`` names it
     and the cause is kept."""
 
     def __init__(self, reason: str, path: str) -> None:

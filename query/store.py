@@ -21,16 +21,15 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 from fsspec import AbstractFileSystem
 
+from compactor.exceptions import CorruptPartError
 from compactor.layout import (
     METRIC_SCHEMA,
     METRICS_DIR,
-    ROLLUP_SCHEMA,
     live_files,
     parse_part_name,
-    rollup_path,
     run_dir,
 )
-from compactor.parquet import rollup_table
+from compactor.parquet import footer_length, footer_rollup, read_footer, rollup_table
 from query.exceptions import StoreReadError
 
 RUN_PARTITIONING = ds.partitioning(pa.schema([("run_id", pa.string())]), flavor="hive")
@@ -116,6 +115,10 @@ def store_dataset(fs: AbstractFileSystem, root: str, files: list[MetricFile]) ->
     )
 
 
+FOOTER_READ_BYTES = 64 * 1024
+"""The last bytes of a metric file fetched to read its rollup: the footer of most files
+(Arrow's own first guess); a longer footer costs a second request for the whole file."""
+
 POINT_COLUMNS = ("step", "timestamp", "value", "producer_id", "sequence")
 """The columns a history query reads when it must sort or deduplicate."""
 
@@ -149,7 +152,7 @@ def as_points(table: pa.Table) -> pa.Table:
 
 
 def key_rows(data: bytes, path: str, key: str, columns: Sequence[str]) -> pa.Table:
-    """The ``columns`` of the rows of ``key`` in the metric (or rollup) file bytes ``data``:
+    """The ``columns`` of the rows of ``key`` in the metric file bytes ``data``:
     only the row groups whose key statistics admit ``key`` are decoded, and the key column
     only where a row group holds other keys too.
 
@@ -262,9 +265,10 @@ class PointCache:
                     found[file.path] = self._keep((file.path, key, kinds[-1]), table)
         return [found[file.path] for file in files]
 
-    def _fetch(self, path: str) -> bytes:
+    def _fetch(self, path: str, start: int | None = None) -> bytes:
+        """The bytes of ``path`` (from ``start``; negative: that many last bytes)."""
         try:
-            return bytes(self._fs.cat_file(path))
+            return bytes(self._fs.cat_file(path, start=start))
         except FileNotFoundError:
             raise
         except OSError as error:
@@ -278,16 +282,20 @@ class PointCache:
         return table.cast(VALUES_SCHEMA)
 
     def _read_rollup(self, file: MetricFile, key: str) -> pa.Table:
-        path = rollup_path(self._root, file.run_id, file.path)
+        tail = self._fetch(file.path, start=-FOOTER_READ_BYTES)
         try:
-            data = self._fetch(path)
-        except FileNotFoundError:  # a store written before rollups: compute it
+            if footer_length(tail, file.path) > len(tail):  # a footer past the first guess
+                tail = self._fetch(file.path)
+            rollup = footer_rollup(read_footer(tail, file.path), file.path)
+        except CorruptPartError as error:
+            raise StoreReadError(error.reason, file.path) from error
+        if rollup is None:  # a file written before rollups: compute it from its points
             raw = key_rows(self._fetch(file.path), file.path, key, POINT_COLUMNS)
             keys = pa.DictionaryArray.from_arrays(
                 pa.array(np.zeros(raw.num_rows, np.int32)), pa.array([key], pa.string())
             )
             return rollup_table(raw.append_column("key", keys))
-        return key_rows(data, path, key, ROLLUP_SCHEMA.names).cast(ROLLUP_SCHEMA)
+        return rollup.filter(pc.equal(rollup["key"], key))
 
     def _keep(self, entry: tuple[str, str, str], table: pa.Table) -> pa.Table:
         if table.nbytes > self._max_bytes:

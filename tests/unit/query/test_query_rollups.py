@@ -15,6 +15,7 @@ import duckdb
 import fsspec
 import numpy as np
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from compactor.layout import (
@@ -22,10 +23,9 @@ from compactor.layout import (
     ROLLUP_BLOCK_BITS,
     ROLLUP_SCHEMA,
     part_path,
-    rollup_path,
     run_dir,
 )
-from compactor.parquet import encode, encode_rollup, rollup_table
+from compactor.parquet import encode, footer_length, footer_rollup, read_footer, rollup_table
 from producer_sdk import Client
 from query import QueryEngine
 from query.tail import EmptyEventLog
@@ -163,20 +163,17 @@ def write_files(
     fs: fsspec.AbstractFileSystem, root: str, points: list[Point], parts: int, rollups: bool
 ) -> None:
     """``points`` in ``parts`` part files (overlapping by a few points: copies across files),
-    each sorted as the compactor sorts, with its rollup written first when ``rollups``."""
+    each sorted as the compactor sorts, with its rollup in its footer when ``rollups``."""
     fs.makedirs(run_dir(root, "r"), exist_ok=True)
-    fs.makedirs(rollup_path(root, "r", "x").rsplit("/", 1)[0], exist_ok=True)
     size = -(-len(points) // parts)
     for index in range(parts):
         chunk = points[max(0, index * size - 5) : (index + 1) * size]
         table = table_of(sorted(chunk, key=lambda p: (p[0], p[1])))
         path = part_path(root, "r", 0, index * 10, index * 10 + 9)
-        if rollups:
-            fs.pipe_file(rollup_path(root, "r", path), encode_rollup(rollup_table(table)))
-        fs.pipe_file(path, encode(table))
+        fs.pipe_file(path, encode(table, rollup_table(table) if rollups else None))
 
 
-@pytest.mark.parametrize("rollups", [True, False], ids=["rollup files", "computed from files"])
+@pytest.mark.parametrize("rollups", [True, False], ids=["footer rollups", "computed from files"])
 @pytest.mark.parametrize(("max_points", "lo", "hi"), [(20, None, None), (7, BLOCK, 40 * BLOCK - 1)])
 def test_a_wide_downsample_is_block_aligned_and_exact(
     store: tuple[fsspec.AbstractFileSystem, str],
@@ -242,20 +239,25 @@ def compacted(tmp_path: Path) -> Iterator[Settings]:
     client.close()
 
 
+def footer_of(fs: fsspec.AbstractFileSystem, path: str) -> pa.Table | None:
+    """The rollup in the footer of the file at ``path``, read from its last 64 KiB."""
+    tail = bytes(fs.cat_file(path, start=-65536))
+    assert footer_length(tail, path) <= len(tail)
+    return footer_rollup(read_footer(tail, path), path)
+
+
 def test_the_compactor_writes_a_rollup_per_file_and_the_tail_joins_it(
     compacted: Settings,
 ) -> None:
     with QueryEngine.from_settings(compacted) as engine:
         fs, root = engine._fs, engine._root  # the engine's own store
         metric_files = fs.ls(run_dir(root, "w"), detail=False)
-        rollup_files = fs.ls(rollup_path(root, "w", "x").rsplit("/", 1)[0], detail=False)
-        assert [p.rsplit("/", 1)[-1] for p in metric_files] == [
-            p.rsplit("/", 1)[-1] for p in rollup_files
-        ]
         merged = fs.ls(run_dir(root, "e"), detail=False)
-        merged_rollups = fs.ls(rollup_path(root, "e", "x").rsplit("/", 1)[0], detail=False)
-        assert len(merged) == 1 and "merged-" in merged[0]
-        assert [p.rsplit("/", 1)[-1] for p in merged_rollups] == [merged[0].rsplit("/", 1)[-1]]
+        assert len(metric_files) > 1 and len(merged) == 1 and "merged-" in merged[0]
+        for path in [*metric_files, *merged]:
+            points = pq.read_table(path, filesystem=fs)
+            assert footer_of(fs, path) == rollup_table(points), path
+        assert not fs.exists(f"{root}/rollups")  # no second object per file
         tables = {r: engine.get_metric_history(r, "loss", max_points=10) for r in ("w", "e")}
     for run_id, steps in (("w", 25_000), ("e", 20_000)):
         points = [("loss", s, 0, wave(s), "p", s) for s in range(steps)]
