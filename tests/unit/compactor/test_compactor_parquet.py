@@ -8,7 +8,7 @@ import pytest
 
 from compactor.buffer import PointChunk
 from compactor.layout import METRIC_SCHEMA, SORT_KEYS
-from compactor.parquet import merge_tables, points_table
+from compactor.parquet import _joined_by_key, merge_tables, points_table
 
 
 def chunk(
@@ -71,6 +71,27 @@ def test_merge_sorts_by_key_step_identity(distinct: bool) -> None:
         [*SORT_KEYS, ("producer_id", "ascending"), ("sequence", "ascending")]
     )
     assert merge_tables(tables, distinct=distinct).equals(expected)
+
+
+@pytest.mark.parametrize(
+    "later_steps",
+    [[3, 4, 9], [1, 4, 9], [3, 3, 9]],
+    ids=["steps go on: joined per key", "a step goes back: sorted", "a step repeats: sorted"],
+)
+def test_merge_of_a_runs_files_in_order_equals_the_sort(later_steps: list[int]) -> None:
+    files = [
+        [chunk(["b", "a"], [0, 1, 0, 1], [0, 0, 1, 2], "p", 1, 0)],
+        [chunk(["a", "b", "c"], [0, 1, 2], [later_steps[0], 5, 0], "p", 2, 4)],
+        [chunk(["c", "a"], [1, 1, 0], later_steps[1:] + [1], "q", 3, 0)],
+    ]
+    expected = unsorted([c for f in files for c in f]).sort_by(
+        [*SORT_KEYS, ("producer_id", "ascending"), ("sequence", "ascending")]
+    )
+    tables = [points_table(f) for f in files]
+    merged = merge_tables(tables, distinct=True)
+    assert merged.equals(expected)
+    assert (_joined_by_key(tables) is not None) == (later_steps == [3, 4, 9])
+    assert merged.to_pylist() == expected.to_pylist()
 
 
 def test_merge_keeps_each_identity_once_with_its_lowest_offset() -> None:
