@@ -82,7 +82,7 @@ def test_merge_of_a_runs_files_in_order_equals_the_sort(later_steps: list[int]) 
     files = [
         [chunk(["b", "a"], [0, 1, 0, 1], [0, 0, 1, 2], "p", 1, 0)],
         [chunk(["a", "b", "c"], [0, 1, 2], [later_steps[0], 5, 0], "p", 2, 4)],
-        [chunk(["c", "a"], [1, 1, 0], later_steps[1:] + [1], "q", 3, 0)],
+        [chunk(["c", "a"], [1, 1, 0], [*later_steps[1:], 1], "q", 3, 0)],
     ]
     expected = unsorted([c for f in files for c in f]).sort_by(
         [*SORT_KEYS, ("producer_id", "ascending"), ("sequence", "ascending")]
