@@ -20,6 +20,7 @@ import binascii
 import io
 import itertools
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
@@ -42,9 +43,32 @@ ROW_GROUP_ROWS = 122_880
 _INTEGER_COLUMNS = [f.name for f in METRIC_SCHEMA if pa.types.is_integer(f.type)]
 
 
+@dataclass(frozen=True, slots=True)
+class _Points:
+    """Metric points as arrays sorted by (key, step): strings as codes into sorted names
+    (so comparing codes compares the strings)."""
+
+    key_names: list[str]
+    key_codes: npt.NDArray[np.int32]
+    steps: npt.NDArray[np.int64]
+    timestamps: npt.NDArray[np.int64]
+    values: npt.NDArray[np.float64]
+    producer_names: list[str]
+    producer_codes: npt.NDArray[np.int32]
+    sequences: npt.NDArray[np.int64]
+
+
 def points_table(chunks: Sequence[PointChunk]) -> pa.Table:
     """One table of the points of ``chunks``, with METRIC_SCHEMA, sorted by (key, step)
     (ties in read order, so the same chunks always give the same bytes)."""
+    return points_and_rollup(chunks, rollup=False)[0]
+
+
+def points_and_rollup(
+    chunks: Sequence[PointChunk], rollup: bool = True
+) -> tuple[pa.Table, pa.Table]:
+    """:func:`points_table` of ``chunks`` and its :func:`rollup_table` (an empty rollup
+    unless ``rollup``), from the same sorted arrays."""
     key_ids: dict[str, int] = {}
     key_parts = []
     for chunk in chunks:
@@ -62,17 +86,30 @@ def points_table(chunks: Sequence[PointChunk]) -> pa.Table:
     key_codes = key_rank[_concat(key_parts, np.int32)]
     steps = _concat([c.steps for c in chunks], np.int64)
     order = np.lexsort((steps, key_codes))  # stable: ties keep read order
-    columns = [
-        _strings(key_codes[order], key_names),
+    points = _Points(
+        key_names,
+        key_codes[order],
         steps[order],
         _concat([c.timestamps for c in chunks], np.int64)[order],
         _concat([c.values for c in chunks], np.float64)[order],
-        _strings(producer_rank[_concat(producer_parts, np.int32)][order], producer_names),
+        producer_names,
+        producer_rank[_concat(producer_parts, np.int32)][order],
         _concat([c.sequences for c in chunks], np.int64)[order],
-        _concat([np.full(len(c), c.partition, np.int64) for c in chunks], np.int64)[order],
-        _concat([np.full(len(c), c.offset, np.int64) for c in chunks], np.int64)[order],
+    )
+    columns = [
+        _strings(points.key_codes, key_names),
+        pa.array(points.steps),
+        pa.array(points.timestamps),
+        pa.array(points.values),
+        _strings(points.producer_codes, producer_names),
+        pa.array(points.sequences),
+        pa.array(
+            _concat([np.full(len(c), c.partition, np.int64) for c in chunks], np.int64)[order]
+        ),
+        pa.array(_concat([np.full(len(c), c.offset, np.int64) for c in chunks], np.int64)[order]),
     ]
-    return pa.Table.from_arrays([pa.array(c) for c in columns], schema=METRIC_SCHEMA)
+    table = pa.Table.from_arrays(columns, schema=METRIC_SCHEMA)
+    return table, _rollup(points) if rollup else ROLLUP_SCHEMA.empty_table()
 
 
 def merge_tables(tables: Sequence[pa.Table], distinct: bool = False) -> pa.Table:
@@ -208,26 +245,45 @@ def rollup_table(table: pa.Table) -> pa.Table:
     if not _sorted_by(key_codes, steps):
         order = np.lexsort((steps, key_codes))
         table, key_codes, steps = table.take(pa.array(order)), key_codes[order], steps[order]
-    values = table["value"].to_numpy()
+    producer_names, producer_codes = _string_ranks(table["producer_id"])
+    return _rollup(
+        _Points(
+            key_names,
+            key_codes,
+            steps,
+            table["timestamp"].to_numpy(),
+            table["value"].to_numpy(),
+            producer_names,
+            producer_codes,
+            table["sequence"].to_numpy(),
+        )
+    )
+
+
+def _rollup(points: _Points) -> pa.Table:
+    """The rollup of ``points`` (sorted by key code, then step)."""
+    if len(points.steps) == 0:
+        return ROLLUP_SCHEMA.empty_table()
+    steps, values = points.steps, points.values
     blocks = steps >> ROLLUP_BLOCK_BITS
     change = np.ones(len(steps), bool)
-    change[1:] = (key_codes[1:] != key_codes[:-1]) | (blocks[1:] != blocks[:-1])
+    change[1:] = (points.key_codes[1:] != points.key_codes[:-1]) | (blocks[1:] != blocks[:-1])
     starts = np.flatnonzero(change)
     ends = np.append(starts[1:], len(steps))
-    last = _last_points(table, steps, starts, ends)
+    last = _last_points(points, starts, ends)
     return pa.Table.from_arrays(
         [
-            _strings(key_codes[starts], key_names),
+            _strings(points.key_codes[starts], points.key_names),
             pa.array(blocks[starts]),
             pa.array((ends - starts).astype(np.int64)),
             pa.array(steps[starts]),
             pa.array(np.fmin.reduceat(values, starts)),  # NaN only if all are NaN
             pa.array(np.maximum.reduceat(values, starts)),  # NaN if any is NaN
             pa.array(steps[last]),
-            pa.array(table["timestamp"].to_numpy()[last]),
+            pa.array(points.timestamps[last]),
             pa.array(values[last]),
-            table["producer_id"].take(pa.array(last)).combine_chunks().cast(pa.string()),
-            pa.array(table["sequence"].to_numpy()[last]),
+            _strings(points.producer_codes[last], points.producer_names),
+            pa.array(points.sequences[last]),
         ],
         schema=ROLLUP_SCHEMA,
     )
@@ -296,29 +352,27 @@ def _sorted_by(codes: npt.NDArray[np.int32], steps: npt.NDArray[np.int64]) -> bo
 
 
 def _last_points(
-    table: pa.Table,
-    steps: npt.NDArray[np.int64],
-    starts: npt.NDArray[np.intp],
-    ends: npt.NDArray[np.intp],
+    points: _Points, starts: npt.NDArray[np.intp], ends: npt.NDArray[np.intp]
 ) -> npt.NDArray[np.intp]:
     """Per group of rows [start, end) sorted by step: the row of the greatest (step,
     timestamp, producer_id, sequence). Only groups whose greatest step is repeated need a
     look beyond the group's last row."""
+    steps = points.steps
     last = ends - 1
     tied = np.flatnonzero((ends - starts > 1) & (steps[last] == steps[np.maximum(last - 1, 0)]))
-    if tied.size:
-        timestamps = table["timestamp"].to_numpy()
-        sequences = table["sequence"].to_numpy()
-        producers = table["producer_id"]
-        for group in tied:
-            end = int(ends[group])
-            first = int(starts[group]) + int(
-                np.searchsorted(steps[starts[group] : end], steps[end - 1])
-            )
-            last[group] = max(
-                range(first, end),
-                key=lambda i: (timestamps[i], producers[i].as_py(), sequences[i]),
-            )
+    for group in tied:
+        end = int(ends[group])
+        first = int(starts[group]) + int(
+            np.searchsorted(steps[starts[group] : end], steps[end - 1])
+        )
+        last[group] = max(
+            range(first, end),
+            key=lambda i: (
+                points.timestamps[i],
+                points.producer_codes[i],  # ranks: their order is the ids' order
+                points.sequences[i],
+            ),
+        )
     return last
 
 
@@ -366,9 +420,7 @@ def _string_ranks(column: pa.ChunkedArray) -> tuple[list[str], npt.NDArray[np.in
 
 def _strings(codes: npt.NDArray[np.int32], names: list[str]) -> pa.Array:
     """A string array of ``names[codes]``."""
-    return pa.DictionaryArray.from_arrays(pa.array(codes), pa.array(names, pa.string())).cast(
-        pa.string()
-    )
+    return pa.array(names, pa.string()).take(pa.array(codes))
 
 
 def _concat(parts: Sequence[np.ndarray], dtype: type) -> np.ndarray:

@@ -32,7 +32,7 @@ from compactor.layout import (
     part_path,
     run_dir,
 )
-from compactor.parquet import decode, encode, merge_tables, points_table, rollup_table
+from compactor.parquet import decode, encode, merge_tables, points_and_rollup, rollup_table
 from compactor.snapshots import Snapshots
 from compactor.store import Store
 from compactor.writes import WriteQueue
@@ -302,8 +302,8 @@ class Compactor:
         """The work of one write (on a writer thread): part file, snapshot, merge."""
         partition, run_id = key
         if path is not None:
-            table = points_table(chunks)
-            self._write_metric_file(path, table)
+            table, rollup = points_and_rollup(chunks)
+            self._write_metric_file(path, table, rollup)
             if self.config.merge_ended_runs:
                 self._cache.put(key, path.rsplit("/", 1)[-1], table)
             with self._stats_lock:
@@ -314,9 +314,9 @@ class Compactor:
         if merge:
             self.merge(run_id, partition, self._cache.take(key))
 
-    def _write_metric_file(self, path: str, table: Any) -> None:
-        """Write ``table`` at ``path``, its rollup in its footer (one PUT)."""
-        self.store.write(path, encode(table, rollup_table(table)))
+    def _write_metric_file(self, path: str, table: Any, rollup: Any) -> None:
+        """Write ``table`` at ``path``, its ``rollup`` in its footer (one PUT)."""
+        self.store.write(path, encode(table, rollup))
 
     def merge(
         self, run_id: str, partition: int, cached: Mapping[str, Any] | None = None
@@ -356,7 +356,7 @@ class Compactor:
         target = f"{run_dir(self.store.root, run_id)}/" + merged_name(
             partition, min(s[1] for s in spans), max(s[2] for s in spans)
         )
-        self._write_metric_file(target, merged)
+        self._write_metric_file(target, merged, rollup_table(merged))
         self.store.delete(path for path in files if path != target)
         with self._stats_lock:
             self.stats.merges += 1
