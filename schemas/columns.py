@@ -216,6 +216,13 @@ def _read_varints(
     buffer: npt.NDArray[np.uint8], position: int, count: int
 ) -> tuple[Int64Array, int]:
     """``count`` zigzag varints from ``position``, vectorised: (values, position after)."""
+    width = _uniform_width(buffer, position, count)
+    if width:  # the usual case (steps or times of one batch): a (count, width) block
+        block = buffer[position : position + width * count].reshape(count, width)
+        values = (block[:, 0] & 0x7F).astype(np.uint64)
+        for place in range(1, width):
+            values |= (block[:, place] & 0x7F).astype(np.uint64) << np.uint64(7 * place)
+        return _unzigzag(values), position + width * count
     window = buffer[position : position + 10 * count]
     ends = np.flatnonzero(window < 0x80)[:count]
     if len(ends) < count:
@@ -234,5 +241,27 @@ def _read_varints(
         marks[starts] = starts
         place = np.arange(stop, dtype=np.int64) - np.maximum.accumulate(marks)
         values = np.add.reduceat(raw << (place.astype(np.uint64) * np.uint64(7)), starts)
-    decoded = (values >> np.uint64(1)).astype(np.int64) ^ -(values & np.uint64(1)).astype(np.int64)
-    return decoded, position + stop
+    return _unzigzag(values), position + stop
+
+
+def _uniform_width(buffer: npt.NDArray[np.uint8], position: int, count: int) -> int:
+    """The width in bytes of each of the ``count`` varints at ``position`` if they all have
+    the width of the first one (at most 10), else 0."""
+    first = buffer[position : position + 10]
+    ends = np.flatnonzero(first < 0x80)
+    if not len(ends) or count == 0:
+        return 0
+    width = int(ends[0]) + 1
+    if position + width * count > len(buffer):
+        return 0
+    block = buffer[position : position + width * count].reshape(count, width)
+    if not bool((block[:, -1] < 0x80).all()):
+        return 0
+    if width > 1 and not bool((block[:, :-1] >= 0x80).all()):
+        return 0
+    return width
+
+
+def _unzigzag(values: npt.NDArray[np.uint64]) -> Int64Array:
+    """Zigzag-decoded ``values``."""
+    return (values >> np.uint64(1)).astype(np.int64) ^ -(values & np.uint64(1)).astype(np.int64)

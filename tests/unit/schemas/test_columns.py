@@ -86,6 +86,35 @@ def test_read_message_equals_decode_batch(batch: EventBatch) -> None:
     assert same_floats(arrays.values.tolist(), reference.metrics.values)
 
 
+@settings(max_examples=200, deadline=None)
+@given(
+    st.integers(1, 400),
+    st.sampled_from([0, 63, 64, 8191, 1_700_000_000_000, 2**62, -(2**62), -(2**63)]),
+    st.integers(-3, 3),
+    st.integers(0, 400),
+)
+def test_runs_of_same_width_varints_read_like_the_reference(
+    count: int, base: int, stride: int, odd_one: int
+) -> None:
+    """Steps and times of a batch are mostly varints of one width (the block path); a
+    single value of another width anywhere sends the array down the general path."""
+    values = [max(-(2**63), min(2**63 - 1, base + stride * i)) for i in range(count)]
+    if odd_one < count:
+        values[odd_one] = base * 2 + 1 if base else 2**40
+        values[odd_one] = max(-(2**63), min(2**63 - 1, values[odd_one]))
+    batch = EventBatch(
+        "r",
+        Producer("p", "h", 1),
+        0,
+        (),
+        MetricColumns(["k"], [0] * count, values, [0.5] * count, values[::-1]),
+    )
+    _, arrays = read_message(CODEC, encode_batch(CODEC, batch))
+    reference = decode_batch(CODEC, encode_batch(CODEC, batch))
+    assert arrays.steps.tolist() == reference.metrics.steps == values
+    assert arrays.timestamps.tolist() == reference.metrics.timestamps
+
+
 def reason(data: bytes) -> str:
     with pytest.raises(DecodeError) as error:
         decode_batch(CODEC, data)
