@@ -220,8 +220,8 @@ def _read_varints(
     if width:  # the usual case (steps or times of one batch): a (count, width) block
         block = buffer[position : position + width * count].reshape(count, width)
         values = (block[:, 0] & 0x7F).astype(np.uint64)
-        for place in range(1, width):
-            values |= (block[:, place] & 0x7F).astype(np.uint64) << np.uint64(7 * place)
+        for byte in range(1, width):
+            values |= (block[:, byte] & 0x7F).astype(np.uint64) << np.uint64(7 * byte)
         return _unzigzag(values), position + width * count
     window = buffer[position : position + 10 * count]
     ends = np.flatnonzero(window < 0x80)[:count]
