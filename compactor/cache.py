@@ -1,7 +1,8 @@
 """The tables of the part files a worker wrote, kept in memory until their run is merged.
 
 Merging an ended run then needs no read-back of the files it just wrote: the merge takes
-each live file's table from here when it has it, and reads only the others from the store.
+each live file's table (and rollup) from here when it has it, and reads only the others
+from the store.
 The cache holds at most ``budget_rows`` rows over all runs; a table that does not fit is
 simply not kept (its file is read back at merge time). Thread-safe: the write tasks fill it.
 """
@@ -10,10 +11,24 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Collection
+from dataclasses import dataclass
 
 import pyarrow as pa
 
 Key = tuple[int, str]
+
+
+@dataclass(frozen=True, slots=True)
+class WrittenFile:
+    """What one written metric file holds: its points and its rollup."""
+
+    table: pa.Table
+    rollup: pa.Table
+
+    @property
+    def num_rows(self) -> int:
+        """The file's rows."""
+        return int(self.table.num_rows)
 
 
 class TableCache:
@@ -26,10 +41,10 @@ class TableCache:
     def __init__(self, budget_rows: int) -> None:
         self._budget = budget_rows
         self._rows = 0
-        self._tables: dict[Key, dict[str, pa.Table]] = {}
+        self._tables: dict[Key, dict[str, WrittenFile]] = {}
         self._lock = threading.Lock()
 
-    def put(self, key: Key, path: str, table: pa.Table) -> bool:
+    def put(self, key: Key, path: str, table: WrittenFile) -> bool:
         """Keep ``table`` as the content of ``path`` if it fits the budget; whether it was."""
         with self._lock:
             if self._rows + table.num_rows > self._budget:
@@ -40,7 +55,7 @@ class TableCache:
             tables[path] = table
             return True
 
-    def take(self, key: Key) -> dict[str, pa.Table]:
+    def take(self, key: Key) -> dict[str, WrittenFile]:
         """Remove and return every table kept for ``key`` (path -> table)."""
         with self._lock:
             tables = self._tables.pop(key, {})

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from compactor.buffer import BufferPolicy, PointChunk, RunBuffer, chunk_of
-from compactor.cache import TableCache
+from compactor.cache import TableCache, WrittenFile
 from compactor.exceptions import StoreAccessError, StoreWriteError
 from compactor.layout import (
     live_files,
@@ -32,7 +32,14 @@ from compactor.layout import (
     part_path,
     run_dir,
 )
-from compactor.parquet import decode, encode, merge_tables, points_and_rollup, rollup_table
+from compactor.parquet import (
+    combine_rollups,
+    decode,
+    encode,
+    merge_tables,
+    points_and_rollup,
+    rollup_table,
+)
 from compactor.snapshots import Snapshots
 from compactor.store import Store
 from compactor.writes import WriteQueue
@@ -305,7 +312,7 @@ class Compactor:
             table, rollup = points_and_rollup(chunks)
             self._write_metric_file(path, table, rollup)
             if self.config.merge_ended_runs:
-                self._cache.put(key, path.rsplit("/", 1)[-1], table)
+                self._cache.put(key, path.rsplit("/", 1)[-1], WrittenFile(table, rollup))
             with self._stats_lock:
                 self.stats.files += 1
             logger.debug("wrote %d points of run %s to %s", table.num_rows, run_id, path)
@@ -319,13 +326,13 @@ class Compactor:
         self.store.write(path, encode(table, rollup))
 
     def merge(
-        self, run_id: str, partition: int, cached: Mapping[str, Any] | None = None
+        self, run_id: str, partition: int, cached: Mapping[str, WrittenFile] | None = None
     ) -> str | None:
         """Merge the live files of ``run_id`` from ``partition`` into one sorted file and
         delete them; the merged file's path, or None if there was at most one file.
 
-        ``cached`` maps file names to the tables known to be in them (the ones this worker
-        wrote for this run since it last met it): those files are not read back.
+        ``cached`` maps file names to the tables (and rollups) known to be in them (the ones
+        this worker wrote for this run since it last met it): those files are not read back.
 
         Readers listing with :func:`compactor.layout.live_files` see either the old files
         or the merged one, never both, never neither.
@@ -343,20 +350,25 @@ class Compactor:
         if len(files) < 2:
             return None
         spans = [span for path in files if (span := parse_part_name(path)) is not None]
-        tables = [cached.get(path.rsplit("/", 1)[-1]) for path in files]
+        known = [cached.get(path.rsplit("/", 1)[-1]) for path in files]
         # all written from one buffer (one SeenIndex): no identity is in two of them
-        distinct = all(table is not None for table in tables)
+        distinct = all(file is not None for file in known)
         merged = merge_tables(
             [
-                table if table is not None else decode(self.store.read(path), path)
-                for path, table in zip(files, tables, strict=True)
+                file.table if file is not None else decode(self.store.read(path), path)
+                for path, file in zip(files, known, strict=True)
             ],
             distinct=distinct,
+        )
+        rollup = (
+            combine_rollups([file.rollup for file in known if file is not None])
+            if distinct
+            else rollup_table(merged)
         )
         target = f"{run_dir(self.store.root, run_id)}/" + merged_name(
             partition, min(s[1] for s in spans), max(s[2] for s in spans)
         )
-        self._write_metric_file(target, merged, rollup_table(merged))
+        self._write_metric_file(target, merged, rollup)
         self.store.delete(path for path in files if path != target)
         with self._stats_lock:
             self.stats.merges += 1

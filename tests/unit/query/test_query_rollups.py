@@ -25,7 +25,14 @@ from compactor.layout import (
     part_path,
     run_dir,
 )
-from compactor.parquet import encode, footer_length, footer_rollup, read_footer, rollup_table
+from compactor.parquet import (
+    combine_rollups,
+    encode,
+    footer_length,
+    footer_rollup,
+    read_footer,
+    rollup_table,
+)
 from producer_sdk import Client
 from query import QueryEngine
 from query.tail import EmptyEventLog
@@ -139,6 +146,23 @@ def test_a_rollup_is_the_summary_of_each_block_in_any_row_order(seed: int) -> No
         )
     )
     assert same(got, [(k, b, c, f, s, t, v, lo, hi) for k, b, c, f, s, t, v, lo, hi in expected])
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+@pytest.mark.parametrize("parts", [1, 3, 7])
+def test_rollups_of_files_combine_into_the_rollup_of_their_union(seed: int, parts: int) -> None:
+    """A merge's rollup comes from its files' rollups: blocks that straddle files, ties on
+    the last step across files, NaN in some files only."""
+    points = list({(p[4], p[5]): p for p in points_of(seed, 6 * BLOCK)}.values())  # distinct
+    rng = np.random.default_rng(seed)
+    shuffled = [points[i] for i in rng.permutation(len(points))]
+    files = [shuffled[i::parts] for i in range(parts)]
+    files.append([("acc", 2 * BLOCK + 1, 5, math.nan, "p-c", 1)])  # a file's block all NaN
+    combined = combine_rollups([rollup_table(table_of(f)) for f in files])
+    expected = rollup_table(table_of([*points, *files[-1]]))
+    assert combined.schema == expected.schema
+    table_rows = lambda t: list(zip(*t.to_pydict().values(), strict=True))  # noqa: E731
+    assert same(table_rows(combined), table_rows(expected))
 
 
 def test_rollup_min_max_agree_with_duckdb_on_nan() -> None:
