@@ -296,26 +296,26 @@ class Compactor:
             state = buffer.state.copy()  # the reducer updates states in place
         merge = buffer.ended and self.config.merge_ended_runs
         buffer.clear()
-        self._writes.submit(key, hold, lambda: self._write_now(key, path, chunks, state, merge))
+        if path is not None:  # in parallel with the run's other part files
+            self._writes.submit(
+                key, hold, lambda: self._write_part(key, path, chunks), ordered=False
+            )
+        if state is not None or merge:  # after every earlier write of the run
+            self._writes.submit(key, hold, lambda: self._write_state_and_merge(key, state, merge))
 
-    def _write_now(
-        self,
-        key: tuple[int, str],
-        path: str | None,
-        chunks: list[PointChunk],
-        state: Any,
-        merge: bool,
-    ) -> None:
-        """The work of one write (on a writer thread): part file, snapshot, merge."""
+    def _write_part(self, key: tuple[int, str], path: str, chunks: list[PointChunk]) -> None:
+        """Write one part file (on a writer thread) and keep its table for the run's merge."""
+        table, rollup = points_and_rollup(chunks)
+        self._write_metric_file(path, table, rollup)
+        if self.config.merge_ended_runs:
+            self._cache.put(key, path.rsplit("/", 1)[-1], WrittenFile(table, rollup))
+        with self._stats_lock:
+            self.stats.files += 1
+        logger.debug("wrote %d points of run %s to %s", table.num_rows, key[1], path)
+
+    def _write_state_and_merge(self, key: tuple[int, str], state: Any, merge: bool) -> None:
+        """Write a run's snapshot, then merge its files if it ended (on a writer thread)."""
         partition, run_id = key
-        if path is not None:
-            table, rollup = points_and_rollup(chunks)
-            self._write_metric_file(path, table, rollup)
-            if self.config.merge_ended_runs:
-                self._cache.put(key, path.rsplit("/", 1)[-1], WrittenFile(table, rollup))
-            with self._stats_lock:
-                self.stats.files += 1
-            logger.debug("wrote %d points of run %s to %s", table.num_rows, run_id, path)
         if state is not None and self.snapshots is not None:
             self.snapshots.write(run_id, state)
         if merge:

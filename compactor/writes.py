@@ -3,10 +3,13 @@ in flight, and which offsets they still hold back from the commit.
 
 Each task belongs to one run buffer (``key`` = (partition, run id)) and holds the first offset
 whose effect it writes: the partition's commit stays below it until the task has succeeded.
-Tasks of one key run one after another, in submission order (a run's part files, then its
-snapshot, then its merge); tasks of different keys run in parallel on a small thread pool.
-A task whose predecessor failed fails with the same error without running, so nothing is
-ever written on top of a missing file.
+An *ordered* task of a key (a snapshot, a merge) runs after every earlier task of that key;
+an unordered one (a part file: its own path, its own rows) only after the key's last ordered
+task, so a run's part files are written in parallel. Tasks of different keys run in parallel
+on a small thread pool. An ordered task whose predecessor failed fails with the same error
+without running, so no merge or snapshot is ever written past a missing file; the failed
+task's offsets are never committed, so its points are read again and written after a
+restart (the identities in the store keep every point in one file).
 
 With ``threads=0`` every task runs at once in the caller's thread (the synchronous mode).
 """
@@ -45,11 +48,13 @@ class WriteQueue:
         )
         self._max_in_flight = max(1, max_in_flight)
         self._tasks: list[_Task] = []
-        self._last: dict[Key, Future[None]] = {}
+        self._ordered: dict[Key, Future[None]] = {}  # the key's last ordered task
+        self._since: dict[Key, list[Future[None]]] = {}  # its unordered tasks after that
 
-    def submit(self, key: Key, hold: int, work: Callable[[], None]) -> None:
-        """Run ``work`` after every earlier task of ``key``; until it succeeds, ``hold`` is
-        held back from the commit of partition ``key[0]``.
+    def submit(self, key: Key, hold: int, work: Callable[[], None], ordered: bool = True) -> None:
+        """Run ``work`` after every earlier task of ``key`` (unless not ``ordered``: after
+        its last ordered one only); until it succeeds, ``hold`` is held back from the commit
+        of partition ``key[0]``.
 
         Raises:
             Exception: whatever a finished task raised (see :meth:`reap`), or ``work``'s own
@@ -60,9 +65,15 @@ class WriteQueue:
             return
         while len(self._tasks) >= self._max_in_flight:
             self._wait(FIRST_COMPLETED)
-        previous = self._last.get(key)
+        barrier = self._ordered.get(key)
+        previous = [barrier] if barrier is not None else []
+        if ordered:
+            previous += self._since.pop(key, [])
         future = self._pool.submit(_after, previous, work)
-        self._last[key] = future
+        if ordered:
+            self._ordered[key] = future
+        else:
+            self._since.setdefault(key, []).append(future)
         self._tasks.append(_Task(key, hold, future))
 
     def reap(self) -> int:
@@ -79,8 +90,13 @@ class WriteQueue:
                 raise error
         for task in done:
             self._tasks.remove(task)
-            if self._last.get(task.key) is task.future:
-                del self._last[task.key]
+            if self._ordered.get(task.key) is task.future:
+                del self._ordered[task.key]
+            since = self._since.get(task.key)
+            if since is not None and task.future in since:
+                since.remove(task.future)
+                if not since:
+                    del self._since[task.key]
         return len(done)
 
     def holds(self) -> dict[int, int]:
@@ -120,7 +136,7 @@ class WriteQueue:
         self.reap()
 
 
-def _after(previous: Future[None] | None, work: Callable[[], None]) -> None:
-    if previous is not None:
-        previous.result()  # re-raises the predecessor's error: never write past a gap
+def _after(previous: list[Future[None]], work: Callable[[], None]) -> None:
+    for future in previous:
+        future.result()  # re-raises a predecessor's error: never merge past a gap
     work()
