@@ -3,11 +3,14 @@
 Produces N metric points (default 1,000,000) of 4 runs (each ends with the stream, so 4
 merges) to a fresh topic, then times one compactor worker reading them from the beginning
 until every point is written and committed (and checks the store holds each point once).
+The time of a round includes the worker joining its fresh consumer group (about 0.2 s here).
 Peers, measured in the same round: reading the topic (``read_topic``: the Kafka floor), and
-reading + decoding it with the reference ``decode_batch``. Medians of ``--repeat`` rounds.
+reading + decoding it with the reference ``decode_batch``. Medians of ``--repeat`` rounds,
+after ``--warmup`` untimed ones.
 Target (DESIGN.md section 8): >= 500k points/s.
 
-    PYTHONPATH=. .venv/bin/python benchmarks/bench_compactor.py [--points 1000000] [--repeat 3]
+    PYTHONPATH=. .venv/bin/python benchmarks/bench_compactor.py [--points 1000000] [--repeat 5]
+        [--warmup 1]
 
 Needs the local stack (deploy/stack up) and AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY
 (defaults: runstream / runstream-secret).
@@ -35,6 +38,7 @@ from compactor.buffer import PointChunk, chunk_of
 from compactor.identities import SeenIndex
 from compactor.layout import live_files
 from compactor.parquet import encode, points_table
+from compactor.uploads import UploadProcesses
 from runstream.filesystem import open_store
 from runstream.kafka_admin import ensure_topics
 from runstream.settings import Settings
@@ -97,7 +101,12 @@ def chunks_of(work: list[EventBatch]) -> list[PointChunk]:
 
 
 def compact(
-    settings: Settings, topic: str, run: str, total: int, profile: str | None
+    settings: Settings,
+    topic: str,
+    run: str,
+    total: int,
+    profile: str | None,
+    uploads: UploadProcesses | None,
 ) -> tuple[float, float, int, int]:
     """One worker (fresh group, fresh store prefix) from the topic's start until every
     point is written and committed: (seconds, CPU seconds of the process, files, merges).
@@ -105,7 +114,7 @@ def compact(
     fs, root = open_store(settings)
     root = f"{root}/{run}"
     stop = threading.Event()
-    store = Store(fs, root, stop=stop)
+    store = Store(fs, root, stop=stop, uploads=uploads)
     codec = Codec()
     source = KafkaSource(settings, topic, f"{settings.topic_prefix}-{run}")
     worker = Compactor(
@@ -167,7 +176,22 @@ def delete_topics(settings: Settings) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--points", type=int, default=1_000_000)
-    parser.add_argument("--repeat", type=int, default=3, help="Rounds; medians are reported.")
+    parser.add_argument("--repeat", type=int, default=5, help="Rounds; medians are reported.")
+    parser.add_argument(
+        "--upload-processes",
+        type=int,
+        default=2,
+        help="Helper processes making the PUTs, as `runstream compactor` (its default: 2; "
+        "0: from the worker's threads). Started once, before the rounds.",
+    )
+    parser.add_argument(
+        "--warmup",
+        type=int,
+        default=1,
+        help="Untimed rounds first: the process's one-time costs (first S3 and Kafka "
+        "connections, credential lookup, lazy imports) are not a rate. Every timed round "
+        "still starts a fresh worker that joins a fresh consumer group.",
+    )
     parser.add_argument("--profile", metavar="FILE", help="Profile the last round (cProfile).")
     args = parser.parse_args()
     os.environ.setdefault("AWS_ACCESS_KEY_ID", "runstream")
@@ -181,6 +205,7 @@ def main() -> None:
         environ={},
     )
     topic = ensure_topics(settings, partitions=4).events
+    uploads: UploadProcesses | None = None
     try:
         codec = Codec()
         work = batches(args.points)
@@ -194,12 +219,18 @@ def main() -> None:
         assert producer.flush(60) == 0
         print(f"produced {total:,} points in {len(work)} messages to {topic}")
         warm_up_pyarrow()
+        if args.upload_processes:
+            uploads = UploadProcesses(settings, args.upload_processes)
+        print(f"upload processes: {args.upload_processes}")
+        for i in range(args.warmup):
+            seconds, _, _, _ = compact(settings, topic, f"warmup{i}", total, None, uploads)
+            print(f"warm-up round {i}: {total / seconds:,.0f} points/s (not counted)")
         rounds = []
         for i in range(args.repeat):
             read_s, decode_s = peers(settings, topic, total)
             last = i == args.repeat - 1
             seconds, cpu_s, files, merges = compact(
-                settings, topic, f"round{i}", total, args.profile if last else None
+                settings, topic, f"round{i}", total, args.profile if last else None, uploads
             )
             rounds.append((seconds, read_s, decode_s))
             print(
@@ -210,6 +241,8 @@ def main() -> None:
             )
     finally:
         delete_topics(settings)
+        if uploads is not None:
+            uploads.close()
     seconds, read_s, decode_s = (statistics.median(r[i] for r in rounds) for i in range(3))
     rate = total / seconds
     print(f"compactor (median of {len(rounds)}): {rate:,.0f} points/s into Parquet on S3")

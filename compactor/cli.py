@@ -12,6 +12,7 @@ import click
 from compactor.buffer import BufferPolicy
 from compactor.snapshots import Snapshots
 from compactor.store import Store
+from compactor.uploads import UploadProcesses
 from compactor.worker import Compactor, CompactorConfig
 from runstream.filesystem import open_store
 from runstream.settings import Settings
@@ -72,6 +73,13 @@ logger = logging.getLogger(__name__)
     show_default=True,
     help="Threads writing files while the worker reads on (0: write in the loop).",
 )
+@click.option(
+    "--upload-processes",
+    default=2,
+    show_default=True,
+    help="Helper processes making the S3 PUTs, off the worker's interpreter lock "
+    "(0: PUT from the worker's own threads). Not used for a local folder.",
+)
 def compactor(
     tracking_uri: str | None,
     store: str | None,
@@ -83,6 +91,7 @@ def compactor(
     snapshots: bool,
     merge: bool,
     write_threads: int,
+    upload_processes: int,
 ) -> None:
     """Write metric points into Parquet in the store, exactly once; stop with Ctrl-C."""
     settings = Settings.resolve(
@@ -96,7 +105,11 @@ def compactor(
     signal.signal(signal.SIGINT, _stop)
     signal.signal(signal.SIGTERM, _stop)
     fs, root = open_store(settings)
-    destination = Store(fs, root, stop=stop)
+    local = "file" in (fs.protocol if isinstance(fs.protocol, tuple) else (fs.protocol,))
+    uploads = (
+        UploadProcesses(settings, upload_processes) if upload_processes and not local else None
+    )
+    destination = Store(fs, root, stop=stop, uploads=uploads)
     codec = Codec()
     topics = Topics(settings.topic_prefix)
     group = group or topics.compactor_group
@@ -118,6 +131,8 @@ def compactor(
         stats = worker.run()
     finally:
         source.close()
+        if uploads is not None:
+            uploads.close()
     click.echo(
         f"compactor stopped: {stats.records} records, {stats.points} points, "
         f"{stats.files} files, {stats.merges} merges"

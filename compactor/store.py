@@ -22,6 +22,8 @@ from fsspec import AbstractFileSystem
 
 from compactor.exceptions import StoreAccessError, StoreWriteError
 from compactor.layout import run_dir
+from compactor.uploads import UploadProcesses
+from runstream.filesystem import is_local
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -43,6 +45,8 @@ class Store:
         root: the store's root path in ``fs``.
         retry: the backoff policy.
         stop: when set, a failing operation gives up instead of retrying.
+        uploads: helper processes that make the object store's PUTs (see
+            :mod:`compactor.uploads`); None makes them in this process.
     """
 
     def __init__(
@@ -51,12 +55,14 @@ class Store:
         root: str,
         retry: RetryPolicy | None = None,
         stop: threading.Event | None = None,
+        uploads: UploadProcesses | None = None,
     ) -> None:
         self.fs = fs
         self.root = root
         self._retry = retry or RetryPolicy()
         self._stop = stop or threading.Event()
-        self._local = "file" in (fs.protocol if isinstance(fs.protocol, tuple) else (fs.protocol,))
+        self._local = is_local(fs)
+        self._uploads = None if self._local else uploads
 
     def write(self, path: str, data: bytes) -> None:
         """Write ``data`` to ``path`` atomically (replacing any file there).
@@ -113,6 +119,9 @@ class Store:
             self._retrying("delete", path, lambda path=path: self._delete_once(path))  # type: ignore[misc]
 
     def _write_once(self, path: str, data: bytes) -> None:
+        if self._uploads is not None:
+            self._uploads.put(path, data)
+            return
         if not self._local:
             self.fs.pipe_file(path, data)
             return

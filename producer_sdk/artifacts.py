@@ -44,7 +44,7 @@ from fsspec import AbstractFileSystem
 
 from compactor.layout import artifact_object_path
 from producer_sdk.exceptions import ArtifactError
-from runstream.filesystem import open_store
+from runstream.filesystem import is_local, open_store
 from runstream.settings import Settings
 from schemas.events import ArtifactLogged
 
@@ -254,7 +254,7 @@ class Uploader:
         if _stored_size(fs, target) == size:  # content-addressed: already there
             return str(fs.unstrip_protocol(target))
         folder = target.rsplit("/", 1)[0]
-        if _is_local(fs):
+        if is_local(fs):
             fs.makedirs(folder, exist_ok=True)
             temporary = f"{folder}/.tmp-{uuid.uuid4().hex}"
             try:
@@ -342,8 +342,3 @@ def _stored_size(fs: AbstractFileSystem, path: str) -> int | None:
         return None
     size = info.get("size")
     return None if size is None else int(size)
-
-
-def _is_local(fs: AbstractFileSystem) -> bool:
-    protocols = fs.protocol if isinstance(fs.protocol, tuple) else (fs.protocol,)
-    return "file" in protocols or "local" in protocols

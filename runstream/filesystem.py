@@ -16,6 +16,12 @@ def open_store(settings: Settings) -> tuple[AbstractFileSystem, str]:
     path, the local filesystem and the absolute path (created if missing).
     """
     fs, root = fsspec.core.url_to_fs(settings.store, **settings.fs_options())
-    if fs.protocol in ("file", "local") or "file" in fs.protocol:
+    if is_local(fs):
         fs.makedirs(root, exist_ok=True)
     return fs, str(root).rstrip("/")
+
+
+def is_local(fs: AbstractFileSystem) -> bool:
+    """Whether ``fs`` is the local filesystem (a store in a folder, not an object store)."""
+    protocols = fs.protocol if isinstance(fs.protocol, tuple) else (fs.protocol,)
+    return "file" in protocols or "local" in protocols
