@@ -90,12 +90,17 @@ class UploadProcesses:
         self.close()
 
     def _start(self) -> ProcessPoolExecutor:
-        return ProcessPoolExecutor(
+        """A new pool whose helpers start now, in the background (a start takes about a
+        second: the worker's first file should not wait for it)."""
+        pool = ProcessPoolExecutor(
             self._processes,
             mp_context=multiprocessing.get_context("spawn"),
             initializer=_open,
             initargs=(self._settings, os.getpid()),
         )
+        for _ in range(self._processes):
+            pool.submit(_ready)
+        return pool
 
     def _replace(self, broken: ProcessPoolExecutor) -> None:
         with self._lock:
@@ -119,6 +124,10 @@ def _exit_with(worker: int) -> None:
     while os.getppid() == worker:
         time.sleep(_WATCH_INTERVAL_S)
     os._exit(0)
+
+
+def _ready() -> None:
+    """In a helper: nothing (submitted once per helper, so that each starts at once)."""
 
 
 def _put(path: str, data: bytes) -> None:

@@ -21,6 +21,7 @@ from confluent_kafka import Producer as KafkaProducer
 import compactor
 from compactor import BufferPolicy, Compactor, CompactorConfig, Snapshots, Stats, Store
 from compactor.layout import METRICS_DIR, live_files
+from compactor.uploads import UploadProcesses
 from runstream.filesystem import open_store
 from runstream.kafka_admin import ensure_topics
 from runstream.settings import Settings
@@ -164,16 +165,24 @@ class Worker:
 def start_worker(
     s3_settings: Settings, events_topic: str, unique: str
 ) -> Iterator[Callable[..., Worker]]:
-    """Start a compactor worker thread: ``start_worker(store_settings=None, **config)``."""
+    """Start a compactor worker thread: ``start_worker(store_settings=None, policy=None,
+    uploads=False, **config)``; ``uploads``: PUT from helper processes, as ``runstream
+    compactor`` does by default."""
     workers: list[Worker] = []
     sources: list[KafkaSource] = []
+    upload_pools: list[UploadProcesses] = []
 
     def start(
-        store_settings: Settings | None = None, policy: BufferPolicy | None = None, **config: object
+        store_settings: Settings | None = None,
+        policy: BufferPolicy | None = None,
+        uploads: bool = False,
+        **config: object,
     ) -> Worker:
         stop = threading.Event()
         fs, root = open_store(store_settings or s3_settings)
-        store = Store(fs, root, stop=stop)
+        if uploads:
+            upload_pools.append(UploadProcesses(store_settings or s3_settings))
+        store = Store(fs, root, stop=stop, uploads=upload_pools[-1] if uploads else None)
         codec = Codec()
         source = KafkaSource(s3_settings, events_topic, f"{unique}-compactor")
         sources.append(source)
@@ -197,6 +206,8 @@ def start_worker(
             handle.stop()
     for source in sources:
         source.close()
+    for pool in upload_pools:
+        pool.close()
 
 
 @pytest.fixture

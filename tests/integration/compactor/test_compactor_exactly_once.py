@@ -71,7 +71,7 @@ def test_big_and_short_runs_land_exactly_once_with_two_workers(
 def test_an_ended_run_is_written_within_a_second_and_a_quiet_one_within_the_interval(
     helpers, produce, start_worker, s3_settings
 ):
-    start_worker(policy=BufferPolicy(rotate_interval_s=4.0))
+    start_worker(policy=BufferPolicy(rotate_interval_s=4.0), uploads=True)  # as the CLI
     produce([helpers.metric_batch("warmup", "w", 0, ["a"], 0, 1, True)])
     helpers.wait_for(lambda: len(helpers.store_points(s3_settings)) == 1, 60, "worker ready", 0.2)
     produce([helpers.metric_batch("ended", "e", 0, ["a"], 0, 499)])

@@ -45,6 +45,16 @@ def test_helpers_store_what_the_store_writes(s3_settings: Settings) -> None:
     assert {path: bytes(fs.cat_file(path)) for path in payloads} == payloads
 
 
+def test_helpers_start_before_the_first_put(s3_settings: Settings) -> None:
+    """A start takes about a second: the worker's first file must not wait for it."""
+    before = {p.pid for p in multiprocessing.active_children()}
+    with UploadProcesses(s3_settings, processes=2):
+        started = lambda: [  # noqa: E731
+            p for p in multiprocessing.active_children() if p.pid not in before and p.is_alive()
+        ]
+        wait_for(lambda: len(started()) == 2, 10, "two helpers started without a PUT", 0.1)
+
+
 def test_refused_credentials_in_a_helper_raise_store_access_error(s3_settings: Settings) -> None:
     wrong = replace(s3_settings, storage_options={"key": "runstream", "secret": "not-the-secret"})
     fs, root = open_store(wrong)
