@@ -26,8 +26,9 @@ def committed(settings, topic: str, group: str, partitions: int) -> dict[int, in
         consumer.close()
 
 
+@pytest.mark.parametrize("uploads", [False, True], ids=["PUTs in the worker", "PUTs in helpers"])
 def test_s3_down_for_20s_retries_commits_nothing_unwritten_then_everything_arrives(
-    helpers, produce, start_worker, s3_settings, private_s3, events_topic, unique
+    helpers, produce, start_worker, s3_settings, private_s3, events_topic, unique, uploads
 ):
     store = replace(s3_settings, s3_endpoint=private_s3.endpoint)
     keys = ["loss", "acc"]
@@ -43,7 +44,10 @@ def test_s3_down_for_20s_retries_commits_nothing_unwritten_then_everything_arriv
     ]
     truth = helpers.truth_of(first + second)
     worker = start_worker(
-        store, policy=BufferPolicy(max_points=4000, rotate_interval_s=2.0), commit_interval_s=0.2
+        store,
+        policy=BufferPolicy(max_points=4000, rotate_interval_s=2.0),
+        uploads=uploads,
+        commit_interval_s=0.2,
     )
     produce(first)
     helpers.wait_for(
