@@ -1,6 +1,7 @@
 """Run state snapshots as Parquet under ``{store}/runs/`` (latest wins), for SQL users.
 
-Per run, three files (paths from :mod:`compactor.layout`), overwritten whole on each write:
+Per run, three files (paths from :mod:`compactor.layout`), each overwritten whole when its
+content changes (``run.parquet`` on every write):
 
 - ``run.parquet``: one row: name, collection, status, start_time_us, end_time_us,
   deleted, and ``state`` (the reducer's RunState in Avro, read back when a worker restarts);
@@ -95,36 +96,39 @@ class Snapshots:
                 )
         return state
 
-    def write(self, run_id: str, state: RunState) -> None:
-        """Overwrite the three snapshot files of ``run_id`` with ``state`` (run last); when
-        the state says the run is deleted, delete its artifact objects too.
+    def write(self, run_id: str, state: RunState, previous: RunState | None = None) -> None:
+        """Overwrite the snapshot files of ``run_id`` with ``state`` (run last); when the
+        state says the run is deleted, delete its artifact objects too. ``previous`` is the
+        state last written (or loaded): a params or tags table equal to its own is not
+        written again (the file already holds it).
 
         Raises:
             StoreWriteError: the store kept failing and the worker is stopping.
         """
         root = self.store.root
         params = state.params_dict()
-        self.store.write(
-            run_table_path(root, run_id, "params"),
-            encode_table(
-                pa.table({"key": list(params), "value": list(params.values())}, PARAMS_SCHEMA)
-            ),
-        )
-        tags = [("tags", k, v) for k, v in state.tags_dict().items()]
-        tags += [("labels", k, v) for k, v in state.labels_dict().items()]
-        self.store.write(
-            run_table_path(root, run_id, "tags"),
-            encode_table(
-                pa.table(
-                    {
-                        "namespace": [t[0] for t in tags],
-                        "key": [t[1] for t in tags],
-                        "value": [t[2] for t in tags],
-                    },
-                    TAGS_SCHEMA,
-                )
-            ),
-        )
+        if previous is None or params != previous.params_dict():
+            self.store.write(
+                run_table_path(root, run_id, "params"),
+                encode_table(
+                    pa.table({"key": list(params), "value": list(params.values())}, PARAMS_SCHEMA)
+                ),
+            )
+        tags = _tag_rows(state)
+        if previous is None or tags != _tag_rows(previous):
+            self.store.write(
+                run_table_path(root, run_id, "tags"),
+                encode_table(
+                    pa.table(
+                        {
+                            "namespace": [t[0] for t in tags],
+                            "key": [t[1] for t in tags],
+                            "value": [t[2] for t in tags],
+                        },
+                        TAGS_SCHEMA,
+                    )
+                ),
+            )
         plain = state.as_dict()
         row = {
             "name": [plain["name"]],
@@ -140,3 +144,9 @@ class Snapshots:
         )
         if state.is_deleted:
             delete_run_artifacts(self.store, state)
+
+
+def _tag_rows(state: RunState) -> list[tuple[str, str, str]]:
+    """The rows of the tags table of ``state``: (namespace, key, value)."""
+    rows = [("tags", k, v) for k, v in state.tags_dict().items()]
+    return rows + [("labels", k, v) for k, v in state.labels_dict().items()]

@@ -10,7 +10,7 @@ import pytest
 
 from compactor import BufferPolicy, Compactor, CompactorConfig, Snapshots, Store
 from compactor.layout import is_merged, live_files, parse_part_name
-from schemas import Codec, Event, EventBatch, ParamLogged, Producer, RunStarted, TagSet
+from schemas import Codec, Event, EventBatch, ParamLogged, Producer, RunEnded, RunStarted, TagSet
 
 
 def make_store(tmp_path) -> Store:
@@ -195,6 +195,54 @@ def test_snapshots_hold_params_tags_and_status_latest_wins(
         ("tags", "team", "b"),
     ]
     assert run[0]["name"] == "first" and run[0]["status"] == "RUNNING"
+
+
+class RecordingStore(Store):
+    """A local-folder store that records the snapshot tables it writes, in order."""
+
+    def __init__(self, root) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(fsspec.filesystem("file"), str(root))
+        self.tables: list[str] = []
+
+    def write(self, path: str, data: bytes) -> None:
+        if "/runs/" in path:
+            self.tables.append(path.rsplit("/", 1)[-1].removesuffix(".parquet"))
+        super().write(path, data)
+
+
+def test_a_snapshot_table_is_written_only_when_its_content_changed(
+    tmp_path, codec, records_of, make_source
+):
+    producer = Producer("p", "h", 1)
+    batches = [
+        (
+            Event(10, RunStarted(10, name="n", tags={"team": "a"})),
+            Event(11, ParamLogged("lr", "1")),
+        ),
+        (Event(12, TagSet("stage", "dev", "labels")),),
+        (Event(13, RunEnded("FINISHED", 13)),),
+        (Event(14, ParamLogged("lr", "2")),),  # read by a new worker, from the snapshot on
+    ]
+    records = records_of(
+        [(0, EventBatch("r1", producer, i * 10, events)) for i, events in enumerate(batches)]
+    )
+    store = RecordingStore(tmp_path)
+    config = {"policy": BufferPolicy(rotate_interval_s=0), "poll_records": 1}
+    run_to_end(make_source(records[:3]), store, codec, **config)
+    assert store.tables == ["params", "tags", "run", "tags", "run", "run"]
+    store.tables.clear()
+    run_to_end(make_source(records, {0: 3}), store, codec, **config)
+    assert store.tables == ["params", "run"]
+    root = store.root
+    assert pq.read_table(f"{root}/runs/run_id=r1/params.parquet").to_pylist() == [
+        {"key": "lr", "value": "2"}
+    ]
+    tags = pq.read_table(f"{root}/runs/run_id=r1/tags.parquet").to_pylist()
+    assert sorted((t["namespace"], t["key"]) for t in tags) == [
+        ("labels", "stage"),
+        ("tags", "team"),
+    ]
+    assert pq.read_table(f"{root}/runs/run_id=r1/run.parquet")["status"].to_pylist() == ["FINISHED"]
 
 
 def test_an_undecodable_message_is_skipped_and_committed(
