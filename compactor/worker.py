@@ -130,6 +130,9 @@ class Compactor:
             self.config.merge_cache_rows if self.config.merge_ended_runs else 0
         )
         self.assigned: frozenset[int] = frozenset()
+        on_revoke = getattr(source, "on_revoke", None)
+        if callable(on_revoke):  # hand partitions over with their writes landed
+            on_revoke(self._revoked)
 
     def run(self) -> Stats:
         """Work until ``stop`` is set; then write what is pending and commit it.
@@ -383,32 +386,59 @@ class Compactor:
         return target
 
     def _drop_revoked(self) -> None:
+        """Release the partitions the source no longer assigns (for sources that do not
+        call :meth:`_revoked` before handing them over)."""
         assignment = getattr(self.source, "assignment", None)
         if assignment is None:
             return
         assigned = frozenset(assignment())
         self.assigned = assigned
         revoked = [p for p in self._position if p not in assigned]
-        if not revoked:
+        if revoked:
+            self._release(revoked, commit=False)
+
+    def _revoked(self, partitions: list[int], lost: bool) -> None:
+        """The source takes ``partitions`` away (called inside its poll, before their new
+        owner gets them): let their writes land and commit what is written, so that the new
+        owner starts after it and finds it in the store. ``lost``: they are already
+        another member's; nothing can be committed."""
+        self._release([p for p in partitions if p in self._position], commit=not lost)
+
+    def _release(self, partitions: list[int], commit: bool) -> None:
+        """Wait for the writes of ``partitions``, commit what they cover (if ``commit``),
+        then forget their buffers: unwritten points are read again by the next owner."""
+        if not partitions:
             return
-        # let the writes of revoked partitions land before the new owner lists their runs
-        self._writes.wait_for(lambda key: key[0] in revoked)
-        for partition in revoked:
+        self._writes.wait_for(lambda key: key[0] in partitions)
+        if commit:
+            wanted = {p: o for p, o in self._wanted().items() if p in partitions}
+            changed = {p: o for p, o in wanted.items() if self._committed.get(p) != o}
+            try:
+                self.source.commit(changed)
+            except SourceError as error:  # the next owner re-reads a little more
+                logger.warning("commit of revoked partitions failed: %s", error)
+        for partition in partitions:
             logger.info("partition %d revoked: dropping its buffers", partition)
             del self._position[partition]
             self._committed.pop(partition, None)
             for key in [k for k in self._buffers if k[0] == partition]:
                 del self._buffers[key]
-        self._cache.drop_partitions(revoked)
+        self._cache.drop_partitions(partitions)
 
-    def _commit(self, now: float, urgent: bool) -> None:
-        if not urgent and now - self._last_commit < self.config.commit_interval_s:
-            return
+    def _wanted(self) -> dict[int, int]:
+        """Per partition, the offset below which everything read is written: the first
+        offset still held by a buffer or by an unfinished (or failed) write, else the
+        position."""
         holds = self._writes.holds()
         for (partition, _), buffer in self._buffers.items():
             if buffer.hold_offset is not None:
                 holds[partition] = min(holds.get(partition, buffer.hold_offset), buffer.hold_offset)
-        wanted = {p: holds.get(p, position) for p, position in self._position.items()}
+        return {p: holds.get(p, position) for p, position in self._position.items()}
+
+    def _commit(self, now: float, urgent: bool) -> None:
+        if not urgent and now - self._last_commit < self.config.commit_interval_s:
+            return
+        wanted = self._wanted()
         changed = {p: o for p, o in wanted.items() if self._committed.get(p) != o}
         self._last_commit = now
         if not changed:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -91,7 +91,23 @@ class KafkaSource:
                 }
             )
         )
-        self._consumer.subscribe([topic])
+        self._revoke: Callable[[list[int], bool], None] | None = None
+        self._consumer.subscribe([topic], on_revoke=self._revoked, on_lost=self._lost)
+
+    def on_revoke(self, handler: Callable[[list[int], bool], None]) -> None:
+        """Call ``handler(partitions, lost)`` when partitions are taken from this member,
+        inside :meth:`poll` and before the group hands them to another member (``lost``:
+        the member was too slow and they already belong to another; commits fail then).
+        Exceptions of ``handler`` come out of :meth:`poll`."""
+        self._revoke = handler
+
+    def _revoked(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        if self._revoke is not None:
+            self._revoke([tp.partition for tp in partitions], False)
+
+    def _lost(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        if self._revoke is not None:
+            self._revoke([tp.partition for tp in partitions], True)
 
     def poll(self, max_records: int, timeout: float) -> list[Record]:
         """Up to ``max_records`` records (fewer after ``timeout`` seconds).

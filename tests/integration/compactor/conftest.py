@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -146,6 +147,19 @@ def produce(s3_settings: Settings, events_topic: str) -> Callable[[Iterable[Even
     return send
 
 
+class DelayedStore(Store):
+    """A store whose metric file writes land ``delay_s`` late (a slow S3)."""
+
+    def __init__(self, *args: Any, delay_s: float, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.delay_s = delay_s
+
+    def write(self, path: str, data: bytes) -> None:
+        if f"/{METRICS_DIR}/" in path:
+            time.sleep(self.delay_s)
+        super().write(path, data)
+
+
 @dataclass
 class Worker:
     """A compactor worker running in a thread."""
@@ -166,8 +180,8 @@ def start_worker(
     s3_settings: Settings, events_topic: str, unique: str
 ) -> Iterator[Callable[..., Worker]]:
     """Start a compactor worker thread: ``start_worker(store_settings=None, policy=None,
-    uploads=False, **config)``; ``uploads``: PUT from helper processes, as ``runstream
-    compactor`` does by default."""
+    uploads=False, write_delay_s=0, **config)``; ``uploads``: PUT from helper processes, as
+    ``runstream compactor`` does by default; ``write_delay_s``: metric files land that late."""
     workers: list[Worker] = []
     sources: list[KafkaSource] = []
     upload_pools: list[UploadProcesses] = []
@@ -176,13 +190,20 @@ def start_worker(
         store_settings: Settings | None = None,
         policy: BufferPolicy | None = None,
         uploads: bool = False,
+        write_delay_s: float = 0.0,
         **config: object,
     ) -> Worker:
         stop = threading.Event()
         fs, root = open_store(store_settings or s3_settings)
         if uploads:
             upload_pools.append(UploadProcesses(store_settings or s3_settings))
-        store = Store(fs, root, stop=stop, uploads=upload_pools[-1] if uploads else None)
+        store = DelayedStore(
+            fs,
+            root,
+            stop=stop,
+            uploads=upload_pools[-1] if uploads else None,
+            delay_s=write_delay_s,
+        )
         codec = Codec()
         source = KafkaSource(s3_settings, events_topic, f"{unique}-compactor")
         sources.append(source)

@@ -68,6 +68,36 @@ def test_big_and_short_runs_land_exactly_once_with_two_workers(
     assert all(s.records > 0 for s in stats), f"both workers got partitions: {stats}"
 
 
+def test_a_revoked_partition_is_handed_over_with_its_writes_landed(
+    helpers, produce, start_worker, s3_settings
+):
+    """A second worker joins while the first one's files are still on their way to a slow
+    S3. The partitions that move must reach it only once those files have landed and their
+    offsets are committed: otherwise it reads the same points again, cuts them into files
+    of other offset ranges (here: one file for three messages the first worker wrote as
+    three), and some points end up in two files. Without the hand-off this failed 2 of 2."""
+    policy = BufferPolicy(rotate_interval_s=0.5)
+    first = start_worker(policy=policy, write_delay_s=6.0)
+    helpers.wait_for(lambda: len(first.compactor.assigned) == 4, 60, "first worker assigned", 0.2)
+    runs = [f"h{i}" for i in range(8)]
+    batches = []
+    for n in range(3):  # three messages per run, each written by age as a file of its own
+        batches += [helpers.metric_batch(r, f"p-{r}", n * 100, ["a"], n * 100, 100) for r in runs]
+        produce(batches[-len(runs) :])
+        time.sleep(1.5)
+    assert first.compactor.pending > 0, "the first worker has no write in flight"
+    second = start_worker(policy=policy)
+    helpers.wait_for(lambda: bool(second.compactor.assigned), 60, "partitions moved", 0.2)
+    truth = helpers.truth_of(batches)
+    helpers.wait_for(
+        lambda: len(helpers.store_points(s3_settings)) >= len(truth), 60, "all points in Parquet"
+    )
+    time.sleep(3)  # a second copy of a point would land now
+    points = helpers.store_points(s3_settings)
+    assert [i for i, n in Counter(i for i, _ in points).items() if n > 1] == []
+    assert dict(points) == truth
+
+
 def test_an_ended_run_is_written_within_a_second_and_a_quiet_one_within_the_interval(
     helpers, produce, start_worker, s3_settings
 ):
