@@ -27,7 +27,8 @@ from runstream.filesystem import open_store
 from runstream.kafka_admin import ensure_topics
 from runstream.settings import Settings
 from runstream.source import KafkaSource
-from schemas import Codec, Event, EventBatch, MetricColumns, Producer, RunEnded, encode_batch
+from schemas import Codec, EventBatch, encode_batch
+from tests.batches import metric_batch as batch_of_points
 
 REPO = Path(compactor.__file__).resolve().parent.parent
 PARTITIONS = 4
@@ -42,17 +43,10 @@ def metric_batch(
     count: int,
     ended: bool = False,
 ) -> EventBatch:
-    """``count`` steps of every key in ``keys``; value = step * 0.5 + key index; a RunEnded
-    after the points when ``ended`` (it takes the next sequence)."""
-    columns = MetricColumns(keys=list(keys))
-    for step in range(start_step, start_step + count):
-        for index in range(len(keys)):
-            columns.key_index.append(index)
-            columns.steps.append(step)
-            columns.values.append(step * 0.5 + index)
-            columns.timestamps.append(1_700_000_000_000 + step)
-    events = (Event(time.time_ns() // 1000, RunEnded("FINISHED", 1)),) if ended else ()
-    return EventBatch(run_id, Producer(producer, "host", 1), first_sequence, events, columns)
+    """:func:`tests.batches.metric_batch`, a RunEnded stamped now."""
+    return batch_of_points(
+        run_id, producer, first_sequence, keys, start_step, count, ended, time.time_ns() // 1000
+    )
 
 
 def truth_of(

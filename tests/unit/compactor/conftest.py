@@ -7,28 +7,8 @@ from collections.abc import Mapping, Sequence
 import pytest
 
 from runstream.source import Record
-from schemas import Codec, Event, EventBatch, MetricColumns, Producer, RunEnded, encode_batch
-
-
-def build_metric_batch(
-    run_id: str,
-    producer: str,
-    first_sequence: int,
-    keys: Sequence[str],
-    start_step: int,
-    count: int,
-    ended: bool = False,
-) -> EventBatch:
-    """``count`` points per key in ``keys`` from ``start_step``; value = step * 0.5 + key index."""
-    columns = MetricColumns(keys=list(keys))
-    for step in range(start_step, start_step + count):
-        for index in range(len(keys)):
-            columns.key_index.append(index)
-            columns.steps.append(step)
-            columns.values.append(step * 0.5 + index)
-            columns.timestamps.append(1_700_000_000_000 + step)
-    events = (Event(1, RunEnded("FINISHED", 2)),) if ended else ()
-    return EventBatch(run_id, Producer(producer, "host", 1), first_sequence, events, columns)
+from schemas import Codec, EventBatch, encode_batch
+from tests import batches
 
 
 class ListSource:
@@ -59,7 +39,7 @@ class ListSource:
 def metric_batch():  # type: ignore[no-untyped-def]
     """Build a batch of metric columns: ``metric_batch(run, producer, first_seq, keys,
     start_step, count, ended=False)``."""
-    return build_metric_batch
+    return batches.metric_batch
 
 
 @pytest.fixture
