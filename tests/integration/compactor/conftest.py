@@ -29,6 +29,7 @@ from runstream.settings import Settings
 from runstream.source import KafkaSource
 from schemas import Codec, EventBatch, encode_batch
 from tests.batches import metric_batch as batch_of_points
+from tests.integration.conftest import wait_for
 
 REPO = Path(compactor.__file__).resolve().parent.parent
 PARTITIONS = 4
@@ -106,16 +107,6 @@ def store_points(
         for producer, sequence, key, step, timestamp, value in zip(*columns, strict=True):
             points.append(((run_id, producer, sequence), (key, step, timestamp, value)))
     return points
-
-
-def wait_for(condition: Callable[[], bool], timeout: float, what: str, every: float = 0.5) -> float:
-    """Seconds until ``condition()`` held; fail the test after ``timeout``."""
-    start = time.monotonic()
-    while not condition():
-        if time.monotonic() - start > timeout:
-            pytest.fail(f"{what}: not within {timeout:.0f}s")
-        time.sleep(every)
-    return time.monotonic() - start
 
 
 @pytest.fixture
