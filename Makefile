@@ -3,7 +3,11 @@
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
-HASH   := $(shell cksum pyproject.toml | cut -d' ' -f1)
+# The workspace: the root distribution `runstream` (apps/) and one distribution per component.
+MEMBERS := core schemas producer_sdk stream_processor compactor query ui
+EDITABLE := $(foreach m,$(MEMBERS),-e ./$(m))
+PYPROJECTS := pyproject.toml $(foreach m,$(MEMBERS),$(m)/pyproject.toml)
+HASH   := $(shell cat $(PYPROJECTS) | cksum | cut -d' ' -f1)
 BASE   := $(VENV)/.base-$(HASH)
 DEV    := $(VENV)/.dev-$(HASH)
 
@@ -13,12 +17,12 @@ $(BIN)/uv:
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --disable-pip-version-check uv
 
-$(BASE): pyproject.toml | $(BIN)/uv
-	$(BIN)/uv pip install -q --python $(BIN)/python -e .
+$(BASE): $(PYPROJECTS) | $(BIN)/uv
+	$(BIN)/uv pip install -q --python $(BIN)/python $(EDITABLE) -e .
 	rm -f $(VENV)/.base-* && touch $(BASE)
 
-$(DEV): pyproject.toml | $(BIN)/uv
-	$(BIN)/uv pip install -q --python $(BIN)/python -e ".[dev]"
+$(DEV): $(PYPROJECTS) | $(BIN)/uv
+	$(BIN)/uv pip install -q --python $(BIN)/python $(EDITABLE) -e ".[dev]"
 	rm -f $(VENV)/.dev-* $(VENV)/.base-* && touch $(DEV) $(BASE)
 
 install: $(BASE)
@@ -49,7 +53,7 @@ stack-down:
 lint: install-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy $(wildcard runstream schemas producer_sdk stream_processor compactor query ui)
+	$(BIN)/mypy
 
 unit: install-dev
 	$(BIN)/python -m pytest -p no:cacheprovider -m "not integration"

@@ -33,17 +33,11 @@ from confluent_kafka import KafkaException
 from confluent_kafka import Producer as KafkaProducer
 from confluent_kafka.admin import AdminClient
 
-from compactor import BufferPolicy, Compactor, CompactorConfig, Snapshots, Store
-from compactor.buffer import PointChunk, chunk_of
-from compactor.identities import SeenIndex
-from compactor.layout import live_files
-from compactor.parquet import encode, points_table
-from compactor.uploads import UploadProcesses
-from runstream.filesystem import open_store
-from runstream.kafka_admin import ensure_topics
-from runstream.settings import Settings
-from runstream.source import KafkaSource, read_topic
-from schemas import (
+from runstream.compactor import BufferPolicy, Compactor, CompactorConfig, Snapshots, Store
+from runstream.compactor.buffer import chunk_of
+from runstream.compactor.identities import SeenIndex
+from runstream.compactor.uploads import UploadProcesses
+from runstream.contract import (
     Codec,
     Event,
     EventBatch,
@@ -53,8 +47,14 @@ from schemas import (
     decode_batch,
     encode_batch,
 )
-from schemas.columns import MetricArrays
-from schemas.topics import Topics
+from runstream.contract.columns import MetricArrays
+from runstream.contract.layout import live_files
+from runstream.contract.parquet import PointChunk, encode, points_table
+from runstream.core.filesystem import open_store
+from runstream.core.kafka_admin import ensure_topics
+from runstream.core.settings import Settings
+from runstream.core.source import KafkaSource, read_topic
+from runstream.core.topics import Topics
 
 TARGET = 500_000
 RUNS = 4

@@ -25,11 +25,12 @@ from pathlib import Path
 from bench_replay import delete_topics, produce_workload, rate, settings_for
 from confluent_kafka import Consumer, TopicPartition
 
-from runstream.settings import Settings
-from schemas import Codec, Topics
-from stream_processor.dlq import DeadLetter, read_message
-from stream_processor.state import RunState, apply_batch, encode_state
-from stream_processor.synthetic import workload
+from runstream.contract import Codec
+from runstream.contract.state import RunState, apply_batch, encode_state
+from runstream.core.settings import Settings
+from runstream.core.topics import Topics
+from runstream.processor.dlq import DeadLetter, read_message
+from runstream.processor.synthetic import workload
 
 ROOT = Path(__file__).parents[1]
 
@@ -71,7 +72,7 @@ def run_worker(
     }
     topic = Topics(settings.topic_prefix).events
     command = [sys.executable, *(["-m", "cProfile", "-o", profile] if profile else [])]
-    command += ["-m", "stream_processor", "processor", "--app-id", app_id]
+    command += ["-m", "runstream.processor", "processor", "--app-id", app_id]
     command += ["--data-dir", folder, "--chunk", str(chunk)]
     worker = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL)
     consumer = Consumer(settings.kafka_config(**{"group.id": app_id}))

@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/bench_query.py [--points 1000000] [--big-points 10000000]
 
 Writes one run's metric at the store layout as the compactor writes it (files of
---file-points rows, compactor.parquet's encoding, each with its rollup), then times, cold (a
+--file-points rows, runstream.contract.parquet's encoding, each with its rollup), then times, cold (a
 fresh engine per call, nothing cached: what a user sees after a restart; the process's imports
 and connections warmed once) and warm: the full history (target <= 150 ms for 1M points), a
 1,000-bucket downsample of --big-points (target <= 300 ms; also over files without rollups, a
@@ -27,12 +27,12 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from compactor.layout import METRIC_SCHEMA, part_path, run_dir
-from compactor.parquet import encode, rollup_table
-from query import QueryEngine
-from query.tail import EmptyEventLog
-from runstream.filesystem import open_store
-from runstream.settings import Settings
+from runstream.contract.layout import part_path, run_dir
+from runstream.contract.parquet import METRIC_SCHEMA, encode, rollup_table
+from runstream.core.filesystem import open_store
+from runstream.core.settings import Settings
+from runstream.query import QueryEngine
+from runstream.query.tail import EmptyEventLog
 
 
 def write_run(

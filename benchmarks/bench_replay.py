@@ -16,12 +16,13 @@ import uuid
 from confluent_kafka import KafkaException, Producer
 from confluent_kafka.admin import AdminClient
 
-from runstream.kafka_admin import ensure_topics
-from runstream.settings import Settings
-from schemas import Codec, Topics, decode_batch, encode_batch
-from stream_processor.replay import replay
-from stream_processor.state import fold
-from stream_processor.synthetic import Workload, workload
+from runstream.contract import Codec, decode_batch, encode_batch
+from runstream.contract.state import fold
+from runstream.core.kafka_admin import ensure_topics
+from runstream.core.settings import Settings
+from runstream.core.topics import Topics
+from runstream.processor.replay import replay
+from runstream.processor.synthetic import Workload, workload
 
 TARGET = 200_000
 

@@ -19,9 +19,9 @@ import time
 import uuid
 from pathlib import Path
 
-from producer_sdk import Client
-from runstream.kafka_admin import ensure_topics
-from runstream.settings import Settings
+from runstream.core.kafka_admin import ensure_topics
+from runstream.core.settings import Settings
+from runstream.tracking import Client
 
 
 def _median_call_ns(log_metric, calls: int) -> tuple[float, float]:  # type: ignore[no-untyped-def]

@@ -27,14 +27,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_query import mlflow_store, timings
 
-from compactor.layout import run_dir
-from compactor.parquet import decode, encode, rollup_table
-from query import QueryEngine
-from query.tail import EmptyEventLog
-from runstream.filesystem import open_store
-from runstream.settings import Settings
+from runstream.contract.layout import run_dir
+from runstream.contract.parquet import decode, encode, rollup_table
+from runstream.core.filesystem import open_store
+from runstream.core.settings import Settings
+from runstream.query import QueryEngine
+from runstream.query.tail import EmptyEventLog
+from runstream.ui import Backend
 from tests.integration.ui.conftest import CHROMIUM, CHROMIUM_ARGS, Served, write_metric
-from ui import Backend
 
 
 def main() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from schemas import Event, EventBatch, MetricColumns, Producer, RunEnded
+from runstream.contract import Event, EventBatch, MetricColumns, Producer, RunEnded
 
 
 def metric_batch(

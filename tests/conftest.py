@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from runstream.settings import Settings
+from runstream.core.settings import Settings
 
 KAFKA = os.environ.get("RUNSTREAM_TEST_KAFKA", "127.0.0.1:9092")
 S3_ENDPOINT = os.environ.get("RUNSTREAM_TEST_S3_ENDPOINT", "http://127.0.0.1:8333")
@@ -92,7 +92,7 @@ def kafka_settings(unique: str) -> Settings:
 def s3_settings(kafka_settings: Settings) -> Iterator[Settings]:
     """Like kafka_settings; removes the test's S3 prefix afterwards."""
     yield kafka_settings
-    from runstream.filesystem import open_store
+    from runstream.core.filesystem import open_store
 
     fs, root = open_store(kafka_settings)
     if fs.exists(root):

@@ -14,8 +14,8 @@ import pytest
 from confluent_kafka import Consumer, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from runstream.filesystem import open_store
-from runstream.settings import Settings
+from runstream.core.filesystem import open_store
+from runstream.core.settings import Settings
 
 pytestmark = pytest.mark.integration
 KAFKA = os.environ.get("RUNSTREAM_TEST_KAFKA", "127.0.0.1:9092")

@@ -1,6 +1,6 @@
-// Builds the UI into ../static: index.html, assets/app.js and assets/app.css (uPlot bundled,
+// Builds the UI into ../src/runstream/ui/static (the package's data): index.html, assets/app.js and assets/app.css (uPlot bundled,
 // nothing loaded from a CDN), and build.json with the hash of the sources it was built from
-// (ui/assets.py computes the same hash; a unit test compares them).
+// (runstream/ui/assets.py computes the same hash; a unit test compares them).
 import { createHash } from "node:crypto";
 import { copyFileSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { dirname, join, relative } from "node:path";
@@ -8,7 +8,7 @@ import { fileURLToPath } from "node:url";
 import { build } from "esbuild";
 
 const here = dirname(fileURLToPath(import.meta.url));
-const out = join(here, "..", "static");
+const out = join(here, "..", "src", "runstream", "ui", "static");
 
 function walk(folder) {
   return readdirSync(folder).flatMap((name) => {

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from runstream.kafka_admin import ensure_topics
-from runstream.settings import Settings
+from runstream.core.kafka_admin import ensure_topics
+from runstream.core.settings import Settings
 
 REPO = Path(__file__).resolve().parents[3]
 

@@ -15,12 +15,12 @@ import pytest
 from matplotlib.figure import Figure
 from sklearn.tree import DecisionTreeClassifier
 
-from producer_sdk import Client
-from producer_sdk.artifacts import UploadPolicy
-from query import QueryEngine
-from runstream.filesystem import open_store
-from runstream.settings import Settings
-from stream_processor.replay import replay
+from runstream.core.filesystem import open_store
+from runstream.core.settings import Settings
+from runstream.processor.replay import replay
+from runstream.query import QueryEngine
+from runstream.tracking import Client
+from runstream.tracking.artifacts import UploadPolicy
 
 pytestmark = pytest.mark.integration
 

@@ -19,19 +19,18 @@ import pyarrow.parquet as pq
 import pytest
 from confluent_kafka import Producer as KafkaProducer
 
-import compactor
-from compactor import BufferPolicy, Compactor, CompactorConfig, Snapshots, Stats, Store
-from compactor.layout import METRICS_DIR, live_files
-from compactor.uploads import UploadProcesses
-from runstream.filesystem import open_store
-from runstream.kafka_admin import ensure_topics
-from runstream.settings import Settings
-from runstream.source import KafkaSource
-from schemas import Codec, EventBatch, encode_batch
+from runstream.compactor import BufferPolicy, Compactor, CompactorConfig, Snapshots, Stats, Store
+from runstream.compactor.uploads import UploadProcesses
+from runstream.contract import Codec, EventBatch, encode_batch
+from runstream.contract.layout import METRICS_DIR, live_files
+from runstream.core.filesystem import open_store
+from runstream.core.kafka_admin import ensure_topics
+from runstream.core.settings import Settings
+from runstream.core.source import KafkaSource
 from tests.batches import metric_batch as batch_of_points
 from tests.integration.conftest import wait_for
 
-REPO = Path(compactor.__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[3]
 PARTITIONS = 4
 
 
@@ -220,7 +219,7 @@ def start_worker(
 def compactor_process(
     s3_settings: Settings, unique: str
 ) -> Iterator[Callable[..., subprocess.Popen[bytes]]]:
-    """Start ``python -m compactor`` on this test's topic and store; killed at teardown."""
+    """Start ``python -m runstream.compactor`` on this test's topic and store; killed at teardown."""
     processes: list[subprocess.Popen[bytes]] = []
     log = open(Path(os.environ.get("TMPDIR", "/tmp")) / f"{unique}-compactor.log", "ab")  # noqa: SIM115
 
@@ -238,7 +237,7 @@ def compactor_process(
             "RUNSTREAM_KAFKA_SESSION_TIMEOUT_MS": "10000",
         }
         process = subprocess.Popen(
-            [sys.executable, "-m", "compactor", "--group", f"{unique}-compactor", *args],
+            [sys.executable, "-m", "runstream.compactor", "--group", f"{unique}-compactor", *args],
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,

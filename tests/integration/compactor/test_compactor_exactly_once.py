@@ -8,8 +8,8 @@ from collections import Counter
 
 import pytest
 
-from compactor import BufferPolicy
-from compactor.layout import is_merged, parse_part_name
+from runstream.compactor import BufferPolicy
+from runstream.contract.layout import is_merged, parse_part_name
 
 pytestmark = pytest.mark.integration
 

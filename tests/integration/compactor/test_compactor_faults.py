@@ -11,8 +11,8 @@ from dataclasses import replace
 import pytest
 from confluent_kafka import Consumer, TopicPartition
 
-from compactor import BufferPolicy
-from compactor.layout import parse_part_name
+from runstream.compactor import BufferPolicy
+from runstream.contract.layout import parse_part_name
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

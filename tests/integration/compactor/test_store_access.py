@@ -7,9 +7,9 @@ import time
 import pytest
 import s3fs
 
-from compactor.exceptions import StoreAccessError
-from compactor.store import Store
-from runstream.settings import Settings
+from runstream.compactor.exceptions import StoreAccessError
+from runstream.compactor.store import Store
+from runstream.core.settings import Settings
 
 pytestmark = pytest.mark.integration
 

@@ -15,11 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from compactor.exceptions import StoreAccessError
-from compactor.store import RetryPolicy, Store
-from compactor.uploads import UploadProcesses
-from runstream.filesystem import open_store
-from runstream.settings import Settings
+from runstream.compactor.exceptions import StoreAccessError
+from runstream.compactor.store import RetryPolicy, Store
+from runstream.compactor.uploads import UploadProcesses
+from runstream.core.filesystem import open_store
+from runstream.core.settings import Settings
 from tests.conftest import KAFKA
 from tests.integration.conftest import wait_for
 
@@ -105,9 +105,9 @@ def test_helpers_exit_when_their_worker_is_killed(
         textwrap.dedent(
             f"""
             import threading, time
-            from compactor.uploads import UploadProcesses
-            from runstream.filesystem import open_store
-            from runstream.settings import Settings
+            from runstream.compactor.uploads import UploadProcesses
+            from runstream.core.filesystem import open_store
+            from runstream.core.settings import Settings
 
             if __name__ == "__main__":
                 settings = Settings.resolve(

@@ -11,14 +11,14 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from runstream.settings import Settings
+from runstream.core.settings import Settings
 
 SMALL = ["--runs", "2", "--workers", "2", "--steps", "400"]
 
 
 def _demo(cwd: Path, env: dict[str, str], *args: str) -> str:
     result = subprocess.run(
-        [sys.executable, "-m", "runstream.cli", "demo", *SMALL, *args],
+        [sys.executable, "-m", "runstream.apps.cli", "demo", *SMALL, *args],
         cwd=cwd,
         env=env,
         capture_output=True,

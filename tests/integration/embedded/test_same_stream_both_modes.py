@@ -10,19 +10,20 @@ import pyarrow.parquet as pq
 import pytest
 from confluent_kafka import Producer
 
-from compactor.layout import METRICS_DIR
-from compactor.snapshots import Snapshots
-from compactor.store import Store
-from runstream.embedded import events_folder, process
-from runstream.filesystem import open_store
-from runstream.kafka_admin import ensure_topics
-from runstream.locallog import LogWriter
-from runstream.pipeline import drain
-from runstream.settings import Settings
-from runstream.source import read_topic
-from schemas import Codec, encode_batch
-from stream_processor.state import decode_state, fold
-from stream_processor.synthetic import workload
+from runstream.apps.embedded import process
+from runstream.apps.pipeline import drain
+from runstream.compactor.snapshots import Snapshots
+from runstream.compactor.store import Store
+from runstream.contract import Codec, encode_batch
+from runstream.contract.layout import METRICS_DIR
+from runstream.contract.state import decode_state, fold
+from runstream.core.filesystem import open_store
+from runstream.core.kafka_admin import ensure_topics
+from runstream.core.locallog import LogWriter
+from runstream.core.logsource import events_folder
+from runstream.core.settings import Settings
+from runstream.core.source import read_topic
+from runstream.processor.synthetic import workload
 
 pytestmark = pytest.mark.integration
 

@@ -7,15 +7,15 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from runstream.cli import main
-from runstream.embedded import events_folder
-from runstream.kafka_admin import ensure_topics
-from runstream.locallog import LogWriter
-from runstream.settings import Settings
-from runstream.source import read_topic
-from schemas import Codec, decode_batch, encode_batch
-from stream_processor.state import RunState, fold
-from stream_processor.synthetic import workload
+from runstream.apps.cli import main
+from runstream.contract import Codec, decode_batch, encode_batch
+from runstream.contract.state import RunState, fold
+from runstream.core.kafka_admin import ensure_topics
+from runstream.core.locallog import LogWriter
+from runstream.core.logsource import events_folder
+from runstream.core.settings import Settings
+from runstream.core.source import read_topic
+from runstream.processor.synthetic import workload
 
 pytestmark = pytest.mark.integration
 

@@ -16,11 +16,12 @@ from pathlib import Path
 
 import pytest
 
-from producer_sdk import Client
-from runstream.kafka_admin import ensure_topics
-from runstream.settings import Settings
-from runstream.source import read_topic
-from schemas import Codec, LogicalEvent, Producer, Topics, decode_batch
+from runstream.contract import Codec, LogicalEvent, Producer, decode_batch
+from runstream.core.kafka_admin import ensure_topics
+from runstream.core.settings import Settings
+from runstream.core.source import read_topic
+from runstream.core.topics import Topics
+from runstream.tracking import Client
 
 REPO = Path(__file__).resolve().parents[3]
 KAFKA_LIBS = (

@@ -8,8 +8,8 @@ from __future__ import annotations
 import os
 import sys
 
-from producer_sdk import Client
-from runstream.settings import Settings
+from runstream.core.settings import Settings
+from runstream.tracking import Client
 
 
 def main(bootstrap: str, prefix: str, run_id: str, points: int) -> None:

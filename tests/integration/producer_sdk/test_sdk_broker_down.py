@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from producer_sdk import Client, FlushError, resend_spill_files
-from runstream.kafka_admin import ensure_topics
-from runstream.locallog import log_files
-from runstream.settings import Settings
-from schemas import EventId, MetricLogged
+from runstream.contract import EventId, MetricLogged
+from runstream.core.kafka_admin import ensure_topics
+from runstream.core.locallog import log_files
+from runstream.core.settings import Settings
+from runstream.tracking import Client, FlushError, resend_spill_files
 
 from .conftest import PrivateKafka, free_port, topic_events
 

@@ -11,10 +11,8 @@ from typing import Any, TypeVar
 
 import pytest
 
-import producer_sdk as rs
-from producer_sdk import Client
-from runstream.settings import Settings
-from schemas import (
+import runstream.tracking as rs
+from runstream.contract import (
     LogLine,
     MetricLogged,
     ParamLogged,
@@ -23,6 +21,8 @@ from schemas import (
     RunUpdated,
     TagSet,
 )
+from runstream.core.settings import Settings
+from runstream.tracking import Client
 
 from .conftest import topic_events
 
@@ -35,8 +35,9 @@ def _payloads(settings: Settings, run_id: str) -> list[Any]:
 
 
 def _by_run(settings: Settings) -> list[tuple[str, Any]]:
-    from runstream.source import read_topic
-    from schemas import Codec, Topics, decode_batch
+    from runstream.contract import Codec, decode_batch
+    from runstream.core.source import read_topic
+    from runstream.core.topics import Topics
 
     codec = Codec()
     out = []

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from runstream.settings import Settings
-from schemas import LogLine, MetricLogged, ParamLogged, RunEnded, RunStarted
+from runstream.contract import LogLine, MetricLogged, ParamLogged, RunEnded, RunStarted
+from runstream.core.settings import Settings
 
 from .conftest import REPO, topic_events
 

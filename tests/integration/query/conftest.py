@@ -12,12 +12,14 @@ import pyarrow.parquet as pq
 import pytest
 from confluent_kafka import Producer as KafkaProducer
 
-from compactor.layout import COMPRESSION, METRIC_SCHEMA, SORT_KEYS, part_path
-from query import QueryEngine
-from runstream.filesystem import open_store
-from runstream.kafka_admin import ensure_topics
-from runstream.settings import Settings
-from schemas import Codec, EventBatch, MetricLogged, Topics, encode_batch
+from runstream.contract import Codec, EventBatch, MetricLogged, encode_batch
+from runstream.contract.layout import part_path
+from runstream.contract.parquet import COMPRESSION, METRIC_SCHEMA, SORT_KEYS
+from runstream.core.filesystem import open_store
+from runstream.core.kafka_admin import ensure_topics
+from runstream.core.settings import Settings
+from runstream.core.topics import Topics
+from runstream.query import QueryEngine
 
 
 @dataclass(frozen=True)

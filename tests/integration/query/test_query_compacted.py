@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
-from compactor import BufferPolicy, Compactor, CompactorConfig, Store
-from query import QueryEngine
-from runstream.source import KafkaSource
-from schemas import EventBatch, MetricColumns, Producer
+from runstream.compactor import BufferPolicy, Compactor, CompactorConfig, Store
+from runstream.contract import EventBatch, MetricColumns, Producer
+from runstream.core.source import KafkaSource
+from runstream.query import QueryEngine
 
 pytestmark = pytest.mark.integration
 

@@ -12,9 +12,7 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from compactor.layout import METRIC_SCHEMA, part_path
-from query import FilterError, QueryEngine, RunNotFoundError, SqlError
-from schemas import (
+from runstream.contract import (
     Event,
     EventBatch,
     MetricColumns,
@@ -25,7 +23,10 @@ from schemas import (
     RunStarted,
     TagSet,
 )
-from schemas.identifiers import UnsafeRunIdError
+from runstream.contract.identifiers import UnsafeRunIdError
+from runstream.contract.layout import part_path
+from runstream.contract.parquet import METRIC_SCHEMA
+from runstream.query import FilterError, QueryEngine, RunNotFoundError, SqlError
 
 pytestmark = pytest.mark.integration
 

@@ -14,11 +14,12 @@ from pathlib import Path
 import pytest
 from confluent_kafka import Producer
 
-from runstream.kafka_admin import ensure_topics
-from runstream.settings import Settings
-from runstream.source import read_topic
-from schemas import Codec, EventBatch, Topics, encode_batch
-from stream_processor.state import RunState, decode_state, encode_state, fold
+from runstream.contract import Codec, EventBatch, encode_batch
+from runstream.contract.state import RunState, decode_state, encode_state, fold
+from runstream.core.kafka_admin import ensure_topics
+from runstream.core.settings import Settings
+from runstream.core.source import read_topic
+from runstream.core.topics import Topics
 
 ROOT = Path(__file__).parents[3]
 Worker = Callable[..., subprocess.Popen[bytes]]
@@ -93,7 +94,7 @@ def topics(kafka_settings: Settings) -> Topics:
 
 @pytest.fixture
 def start_worker(kafka_settings: Settings, unique: str, tmp_path: Path) -> Iterator[Worker]:
-    """Start a processor worker (``python -m stream_processor processor``) in this test's
+    """Start a processor worker (``python -m runstream.processor processor``) in this test's
     consumer group; every worker still running at the end is stopped."""
     started: list[subprocess.Popen[bytes]] = []
     env = {
@@ -108,7 +109,7 @@ def start_worker(kafka_settings: Settings, unique: str, tmp_path: Path) -> Itera
             [
                 sys.executable,
                 "-m",
-                "stream_processor",
+                "runstream.processor",
                 "processor",
                 "--app-id",
                 f"{unique}-processor",
@@ -147,7 +148,7 @@ def runs_equal_reducer(kafka_settings: Settings) -> Callable[[list[EventBatch]],
 
 @pytest.fixture
 def replay_cli(kafka_settings: Settings) -> Callable[..., subprocess.CompletedProcess[str]]:
-    """Run ``python -m stream_processor replay ARGS`` against this test's topics."""
+    """Run ``python -m runstream.processor replay ARGS`` against this test's topics."""
     env = {
         **os.environ,
         "RUNSTREAM_TRACKING_URI": str(kafka_settings.tracking_uri),
@@ -156,7 +157,7 @@ def replay_cli(kafka_settings: Settings) -> Callable[..., subprocess.CompletedPr
 
     def run(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [sys.executable, "-m", "stream_processor", "replay", *args],
+            [sys.executable, "-m", "runstream.processor", "replay", *args],
             cwd=ROOT,
             env=env,
             capture_output=True,

@@ -12,13 +12,14 @@ from typing import Any
 import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 
-from runstream.settings import Settings
-from runstream.source import read_topic
-from schemas import Codec, EventBatch, Topics, encode_batch
-from stream_processor.dlq import OFFSET, PARTITION, REASON, TOPIC
-from stream_processor.replay import live_states
-from stream_processor.state import decode_state, encode_state
-from stream_processor.synthetic import workload
+from runstream.contract import Codec, EventBatch, encode_batch
+from runstream.contract.state import decode_state, encode_state
+from runstream.core.settings import Settings
+from runstream.core.source import read_topic
+from runstream.core.topics import Topics
+from runstream.processor.dlq import OFFSET, PARTITION, REASON, TOPIC
+from runstream.processor.replay import live_states
+from runstream.processor.synthetic import workload
 
 pytestmark = pytest.mark.integration
 

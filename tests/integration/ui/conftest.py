@@ -20,8 +20,9 @@ import pytest
 import uvicorn
 from playwright.sync_api import Browser, Page, sync_playwright
 
-from compactor.layout import COMPRESSION, METRIC_SCHEMA, part_path, run_dir
-from ui import Backend, create_app
+from runstream.contract.layout import part_path, run_dir
+from runstream.contract.parquet import COMPRESSION, METRIC_SCHEMA
+from runstream.ui import Backend, create_app
 
 CHROMIUM = os.environ.get("RUNSTREAM_TEST_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [

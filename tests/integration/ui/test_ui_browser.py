@@ -13,13 +13,13 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
-from producer_sdk import Client
-from query import QueryEngine
-from query.tail import EmptyEventLog
-from runstream.filesystem import open_store
-from runstream.settings import Settings
+from runstream.core.filesystem import open_store
+from runstream.core.settings import Settings
+from runstream.query import QueryEngine
+from runstream.query.tail import EmptyEventLog
+from runstream.tracking import Client
+from runstream.ui import Backend
 from tests.integration.ui.conftest import Served, write_metric
-from ui import Backend
 
 pytestmark = pytest.mark.integration
 
@@ -43,7 +43,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Settings:
         [
             sys.executable,
             "-m",
-            "runstream.cli",
+            "runstream.apps.cli",
             "demo",
             "--runs",
             "3",

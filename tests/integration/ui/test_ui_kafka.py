@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 from starlette.testclient import TestClient
 
-from producer_sdk import Client
-from runstream.kafka_admin import ensure_topics
-from runstream.settings import Settings
-from ui import Backend, create_app
+from runstream.core.kafka_admin import ensure_topics
+from runstream.core.settings import Settings
+from runstream.tracking import Client
+from runstream.ui import Backend, create_app
 
 pytestmark = pytest.mark.integration
 

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from producer_sdk import Client
-from runstream.embedded import events_folder
-from runstream.locallog import read_log
-from runstream.settings import Settings
-from schemas import Codec, EventBatch, decode_batch
+from runstream.contract import Codec, EventBatch, decode_batch
+from runstream.core.locallog import read_log
+from runstream.core.logsource import events_folder
+from runstream.core.settings import Settings
+from runstream.tracking import Client
 
 
 @pytest.fixture

@@ -7,12 +7,12 @@ import io
 import pytest
 from fastavro import schemaless_writer
 
-from compactor.layout import artifact_object_path, artifact_path, artifacts_dir
-from schemas import ArtifactLogged, Codec, Event, EventBatch, Producer, versions
-from schemas.codec import SINGLE_OBJECT_MAGIC
-from schemas.identifiers import UnsafeArtifactPathError, check_artifact_path
-from stream_processor.exceptions import InvalidEventError
-from stream_processor.state import (
+from runstream.contract import ArtifactLogged, Codec, Event, EventBatch, Producer, versions
+from runstream.contract.codec import SINGLE_OBJECT_MAGIC
+from runstream.contract.exceptions import InvalidEventError
+from runstream.contract.identifiers import UnsafeArtifactPathError, check_artifact_path
+from runstream.contract.layout import artifact_object_path, artifact_path, artifacts_dir
+from runstream.contract.state import (
     ArtifactRegister,
     RunState,
     decode_state,
@@ -20,7 +20,7 @@ from stream_processor.state import (
     fold,
     state_record,
 )
-from stream_processor.validation import validate_batch
+from runstream.contract.validation import validate_batch
 
 SHA = "ab" * 32
 

@@ -13,14 +13,14 @@ from click.testing import CliRunner
 from matplotlib.figure import Figure
 from sklearn.linear_model import LogisticRegression
 
-from producer_sdk import ArtifactError, Client, ModelError, ValidationError
-from producer_sdk.artifacts import Upload, Uploader, UploadFile
-from query import ArtifactNotFoundError, QueryEngine
-from query import cli as query_cli
-from runstream.embedded import process
-from runstream.settings import Settings
-from schemas import ArtifactLogged
-from stream_processor.state import fold
+from runstream.apps.embedded import process
+from runstream.contract import ArtifactLogged
+from runstream.contract.state import fold
+from runstream.core.settings import Settings
+from runstream.query import ArtifactNotFoundError, QueryEngine
+from runstream.query import cli as query_cli
+from runstream.tracking import ArtifactError, Client, ModelError, ValidationError
+from runstream.tracking.artifacts import Upload, Uploader, UploadFile
 
 from .conftest import log_batches, sha256_of, stored_objects
 
@@ -150,10 +150,10 @@ def test_replaying_the_log_gives_the_same_artifacts(client: Client, settings: Se
     }
     assert live["a.txt"].size == 2
     process(settings)  # the compactor's snapshot holds them too
-    from compactor.snapshots import Snapshots
-    from compactor.store import Store
-    from runstream.filesystem import open_store
-    from schemas import Codec
+    from runstream.compactor.snapshots import Snapshots
+    from runstream.compactor.store import Store
+    from runstream.contract import Codec
+    from runstream.core.filesystem import open_store
 
     snapshot = Snapshots(Store(*open_store(settings)), Codec()).load("replay-1")
     assert snapshot is not None

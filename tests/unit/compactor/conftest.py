@@ -6,8 +6,8 @@ from collections.abc import Mapping, Sequence
 
 import pytest
 
-from runstream.source import Record
-from schemas import Codec, EventBatch, encode_batch
+from runstream.contract import Codec, EventBatch, encode_batch
+from runstream.core.source import Record
 from tests import batches
 
 

@@ -1,6 +1,6 @@
 import numpy as np
 
-from compactor.identities import SeenIndex
+from runstream.compactor.identities import SeenIndex
 
 
 def test_claim_returns_only_new_ranges_and_merges():

@@ -1,6 +1,7 @@
 import pytest
 
-from compactor.layout import (
+from runstream.contract.identifiers import UnsafeRunIdError
+from runstream.contract.layout import (
     is_merged,
     live_files,
     merged_name,
@@ -9,7 +10,6 @@ from compactor.layout import (
     run_table_path,
     runs_glob,
 )
-from schemas.identifiers import UnsafeRunIdError
 
 
 def test_names_round_trip_and_sort_in_offset_order():

@@ -6,9 +6,14 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from compactor.buffer import PointChunk
-from compactor.layout import METRIC_SCHEMA, SORT_KEYS
-from compactor.parquet import _joined_by_key, merge_tables, points_table
+from runstream.contract.parquet import (
+    METRIC_SCHEMA,
+    SORT_KEYS,
+    PointChunk,
+    _joined_by_key,
+    merge_tables,
+    points_table,
+)
 
 
 def chunk(
@@ -111,7 +116,7 @@ def test_metric_files_delta_encode_integers_and_read_back_equal() -> None:
 
     import pyarrow.parquet as pq
 
-    from compactor.parquet import decode, encode
+    from runstream.contract.parquet import decode, encode
 
     table = points_table(CHUNKS)
     data = encode(table)

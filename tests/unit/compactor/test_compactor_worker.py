@@ -8,9 +8,18 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from compactor import BufferPolicy, Compactor, CompactorConfig, Snapshots, Store
-from compactor.layout import is_merged, live_files, parse_part_name
-from schemas import Codec, Event, EventBatch, ParamLogged, Producer, RunEnded, RunStarted, TagSet
+from runstream.compactor import BufferPolicy, Compactor, CompactorConfig, Snapshots, Store
+from runstream.contract import (
+    Codec,
+    Event,
+    EventBatch,
+    ParamLogged,
+    Producer,
+    RunEnded,
+    RunStarted,
+    TagSet,
+)
+from runstream.contract.layout import is_merged, live_files, parse_part_name
 
 
 def make_store(tmp_path) -> Store:
@@ -248,7 +257,7 @@ def test_a_snapshot_table_is_written_only_when_its_content_changed(
 def test_an_undecodable_message_is_skipped_and_committed(
     tmp_path, codec, records_of, metric_batch, make_source
 ):
-    from runstream.source import Record
+    from runstream.core.source import Record
 
     records = [
         Record(0, 0, b"r", b"garbage"),

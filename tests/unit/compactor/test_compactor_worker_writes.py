@@ -11,8 +11,15 @@ import fsspec
 import pyarrow.parquet as pq
 import pytest
 
-from compactor import BufferPolicy, Compactor, CompactorConfig, Snapshots, Store, StoreWriteError
-from compactor.layout import is_merged, live_files
+from runstream.compactor import (
+    BufferPolicy,
+    Compactor,
+    CompactorConfig,
+    Snapshots,
+    Store,
+    StoreWriteError,
+)
+from runstream.contract.layout import is_merged, live_files
 
 
 class GatedStore(Store):

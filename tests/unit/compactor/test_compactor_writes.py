@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from compactor.writes import WriteQueue
+from runstream.compactor.writes import WriteQueue
 
 
 def test_tasks_of_one_key_run_in_order_and_hold_their_offsets_until_done() -> None:

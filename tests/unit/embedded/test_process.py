@@ -7,12 +7,13 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from compactor.layout import METRICS_DIR
-from runstream.embedded import events_folder, process
-from runstream.locallog import LogWriter
-from runstream.settings import Settings
-from schemas import Codec, EventBatch, MetricLogged, encode_batch
-from stream_processor.synthetic import workload
+from runstream.apps.embedded import process
+from runstream.contract import Codec, EventBatch, MetricLogged, encode_batch
+from runstream.contract.layout import METRICS_DIR
+from runstream.core.locallog import LogWriter
+from runstream.core.logsource import events_folder
+from runstream.core.settings import Settings
+from runstream.processor.synthetic import workload
 
 
 def write_log(settings: Settings, batches: list[EventBatch], name: str = "writer") -> list[int]:
@@ -85,7 +86,7 @@ def test_a_log_torn_mid_batch_is_read_up_to_the_last_whole_batch(tmp_path: Path)
 def test_a_run_written_by_several_processes_compacts_while_merges_run(tmp_path: Path) -> None:
     # Each worker process has its own log file, so one run spans several partitions; a
     # partition's merge must not run while another partition's buffer lists the run's files.
-    from schemas import Event, MetricColumns, Producer, RunEnded, RunStarted
+    from runstream.contract import Event, MetricColumns, Producer, RunEnded, RunStarted
 
     settings = Settings.resolve(f"file://{tmp_path}", environ={})
     everything: list[EventBatch] = []

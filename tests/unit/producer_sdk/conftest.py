@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from producer_sdk import Client
-from runstream.locallog import read_log
-from schemas import Codec, LogicalEvent, decode_batch
+from runstream.contract import Codec, LogicalEvent, decode_batch
+from runstream.core.locallog import read_log
+from runstream.tracking import Client
 
 
 @pytest.fixture

@@ -7,9 +7,17 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from producer_sdk.cli import emit
-from runstream.locallog import read_log
-from schemas import Codec, LogLine, MetricLogged, ParamLogged, RunEnded, RunStarted, decode_batch
+from runstream.contract import (
+    Codec,
+    LogLine,
+    MetricLogged,
+    ParamLogged,
+    RunEnded,
+    RunStarted,
+    decode_batch,
+)
+from runstream.core.locallog import read_log
+from runstream.tracking.cli import emit
 
 LINES = [
     {"run_id": "e1", "type": "run_started", "name": "etl", "tags": {"src": "airflow"}},

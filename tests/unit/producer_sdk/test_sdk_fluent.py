@@ -9,9 +9,17 @@ from pathlib import Path
 
 import pytest
 
-import producer_sdk as rs
-from producer_sdk import NoActiveRunError, RunEndedError
-from schemas import LogLine, MetricLogged, ParamLogged, RunEnded, RunStarted, RunUpdated, TagSet
+import runstream.tracking as rs
+from runstream.contract import (
+    LogLine,
+    MetricLogged,
+    ParamLogged,
+    RunEnded,
+    RunStarted,
+    RunUpdated,
+    TagSet,
+)
+from runstream.tracking import NoActiveRunError, RunEndedError
 
 from .conftest import payloads
 

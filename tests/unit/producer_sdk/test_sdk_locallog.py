@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from runstream.locallog import LogWriter, file_number, is_locked, read_file, read_log
+from runstream.core.locallog import LogWriter, file_number, is_locked, read_file, read_log
 
 
 def _write(path: Path, blocks: list[list[tuple[str, bytes]]]) -> None:

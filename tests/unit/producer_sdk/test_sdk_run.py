@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from producer_sdk import Client, ValidationError
-from producer_sdk.environment import new_producer
-from runstream.locallog import read_log
-from schemas import Codec, MetricLogged, ParamLogged, RunEnded, decode_batch
+from runstream.contract import Codec, MetricLogged, ParamLogged, RunEnded, decode_batch
+from runstream.core.locallog import read_log
+from runstream.tracking import Client, ValidationError
+from runstream.tracking.environment import new_producer
 
 from .conftest import local_events, payloads
 
@@ -105,14 +105,14 @@ def test_forked_child_writes_as_its_own_producer(local_client: Client) -> None:
 
 
 def test_exported_names_are_sorted_and_real() -> None:
-    import producer_sdk
+    import runstream.tracking
 
-    assert producer_sdk.__all__ == sorted(producer_sdk.__all__)
-    assert all(hasattr(producer_sdk, name) for name in producer_sdk.__all__)
+    assert runstream.tracking.__all__ == sorted(runstream.tracking.__all__)
+    assert all(hasattr(runstream.tracking, name) for name in runstream.tracking.__all__)
 
 
 def test_spill_dir_resolution(tmp_path: Path) -> None:
-    from runstream.settings import Settings
+    from runstream.core.settings import Settings
 
     def spill(**kwargs: object) -> Path:
         return Settings.resolve("noop://", **kwargs).spill_dir  # type: ignore[arg-type]
@@ -127,7 +127,7 @@ def test_exit_flushes_without_an_explicit_flush(tmp_path: Path) -> None:
     import sys
 
     script = (
-        "from producer_sdk import Client\n"
+        "from runstream.tracking import Client\n"
         f"client = Client('file://{tmp_path}/t', spill_dir=None)\n"
         "run = client.start_run(run_id='exit-1', capture_code=False)\n"
         "for step in range(50_000):\n"

@@ -8,10 +8,10 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
-from producer_sdk import Client, ValidationError
-from producer_sdk import validation as check
-from runstream.errors import RunstreamError
-from schemas import MetricLogged, ParamLogged, TagSet
+from runstream.contract import MetricLogged, ParamLogged, TagSet
+from runstream.core.errors import RunstreamError
+from runstream.tracking import Client, ValidationError
+from runstream.tracking import validation as check
 
 from .conftest import payloads
 

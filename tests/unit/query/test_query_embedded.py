@@ -1,5 +1,5 @@
 """The query engine in embedded mode (file:// tracking URI, no server): the real SDK writes
-the local log, the real compactor (``runstream.embedded.process``) writes part of it to local
+the local log, the real compactor (``runstream.core.logsource.process``) writes part of it to local
 Parquet, and the answers equal the ground truth, tail included."""
 
 from __future__ import annotations
@@ -13,12 +13,12 @@ import pytest
 from click.testing import CliRunner
 from matplotlib.image import imread
 
-from producer_sdk import Client
-from query import QueryEngine
-from query import cli as query_cli
-from query.plots import plot_histories
-from runstream.embedded import process
-from runstream.settings import Settings
+from runstream.apps.embedded import process
+from runstream.core.settings import Settings
+from runstream.query import QueryEngine
+from runstream.query import cli as query_cli
+from runstream.query.plots import plot_histories
+from runstream.tracking import Client
 
 
 def wave(step: int) -> float:

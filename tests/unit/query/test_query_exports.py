@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
-import query
-from query.exceptions import FilterError, PlotError, QueryError, RunNotFoundError, SqlError
-from runstream.errors import RunstreamError
+from runstream import query
+from runstream.core.errors import RunstreamError
+from runstream.query.exceptions import (
+    FilterError,
+    PlotError,
+    QueryError,
+    RunNotFoundError,
+    SqlError,
+)
 
 
 def test_all_is_sorted_and_resolves() -> None:

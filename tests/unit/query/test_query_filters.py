@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from query import FilterError, compile_filter, compile_order
+from runstream.query import FilterError, compile_filter, compile_order
 
 
 def test_values_are_bound_never_spliced() -> None:

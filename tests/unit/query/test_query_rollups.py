@@ -18,14 +18,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from compactor.layout import (
+from runstream.apps.embedded import process
+from runstream.contract.layout import part_path, run_dir
+from runstream.contract.parquet import (
     METRIC_SCHEMA,
     ROLLUP_BLOCK_BITS,
     ROLLUP_SCHEMA,
-    part_path,
-    run_dir,
-)
-from compactor.parquet import (
     combine_rollups,
     encode,
     footer_length,
@@ -33,11 +31,10 @@ from compactor.parquet import (
     read_footer,
     rollup_table,
 )
-from producer_sdk import Client
-from query import QueryEngine
-from query.tail import EmptyEventLog
-from runstream.embedded import process
-from runstream.settings import Settings
+from runstream.core.settings import Settings
+from runstream.query import QueryEngine
+from runstream.query.tail import EmptyEventLog
+from runstream.tracking import Client
 
 BLOCK = 1 << ROLLUP_BLOCK_BITS
 Point = tuple[str, int, int, float, str, int]  # key, step, timestamp, value, producer, sequence

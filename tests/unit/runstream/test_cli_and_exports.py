@@ -10,10 +10,18 @@ import click
 import pytest
 from click.testing import CliRunner
 
-from runstream.cli import COMMANDS, main
-from runstream.errors import RunstreamError
+from runstream.apps.cli import COMMANDS, main
+from runstream.core.errors import RunstreamError
 
-PACKAGES = ["runstream", "schemas", "producer_sdk", "stream_processor", "compactor", "query"]
+PACKAGES = [
+    "runstream.core",
+    "runstream.contract",
+    "runstream.tracking",
+    "runstream.processor",
+    "runstream.compactor",
+    "runstream.query",
+    "runstream.ui",
+]
 
 
 @pytest.mark.parametrize("name", sorted(COMMANDS))

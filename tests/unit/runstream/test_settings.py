@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from runstream.errors import ConfigError
-from runstream.settings import Settings, TrackingUri, parse_bool
+from runstream.core.errors import ConfigError
+from runstream.core.settings import Settings, TrackingUri, parse_bool
 
 
 def test_defaults_are_the_embedded_mode() -> None:

@@ -13,7 +13,7 @@ import pytest
 from fastavro import parse_schema, schemaless_reader, schemaless_writer
 from fastavro.utils import generate_many
 
-from schemas import (
+from runstream.contract import (
     ArtifactLogged,
     Codec,
     DecodeError,
@@ -34,9 +34,9 @@ from schemas import (
     encode_batch,
     versions,
 )
-from schemas.codec import SINGLE_OBJECT_MAGIC
+from runstream.contract.codec import SINGLE_OBJECT_MAGIC
 
-AVRO_DIR = Path(str(resources.files("schemas").joinpath("avro")))
+AVRO_DIR = Path(str(resources.files("runstream.contract").joinpath("avro")))
 
 KNOWN = EventBatch(
     run_id="run-1",

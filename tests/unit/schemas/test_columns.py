@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from schemas import (
+from runstream.contract import (
     Codec,
     Event,
     EventBatch,
@@ -23,8 +23,8 @@ from schemas import (
     decode_batch,
     encode_batch,
 )
-from schemas.columns import _fast_path, _read_array, read_message
-from schemas.exceptions import DecodeError
+from runstream.contract.columns import _fast_path, _read_array, read_message
+from runstream.contract.exceptions import DecodeError
 
 CODEC = Codec()
 LONGS = st.integers(-(2**63), 2**63 - 1)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import faust
 import pytest
 
-from runstream.errors import ConfigError
-from stream_processor.app import broker_credentials
+from runstream.core.errors import ConfigError
+from runstream.processor.app import broker_credentials
 
 
 def test_plaintext_needs_no_credentials() -> None:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from schemas import Codec, EventBatch, Producer, encode_batch
-from stream_processor.dlq import OFFSET, PARTITION, REASON, TOPIC, DeadLetter, read_message
+from runstream.contract import Codec, EventBatch, Producer, encode_batch
+from runstream.processor.dlq import OFFSET, PARTITION, REASON, TOPIC, DeadLetter, read_message
 
 CODEC = Codec()
 GOOD = encode_batch(CODEC, EventBatch("run-1", Producer("p", "h", 1), 0))

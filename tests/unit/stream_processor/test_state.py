@@ -5,13 +5,14 @@ from __future__ import annotations
 import io
 import json
 import math
+from importlib import resources
 from pathlib import Path
 
 import fastavro
 import pytest
 
-from schemas import Codec
-from schemas.events import (
+from runstream.contract import Codec
+from runstream.contract.events import (
     Event,
     EventBatch,
     MetricColumns,
@@ -22,17 +23,17 @@ from schemas.events import (
     RunStarted,
     TagSet,
 )
-from stream_processor.exceptions import StateError
-from stream_processor.state import (
+from runstream.contract.exceptions import StateError
+from runstream.contract.state import (
     RunState,
     apply_batch,
     decode_state,
     encode_state,
     fold,
 )
-from stream_processor.synthetic import workload
+from runstream.processor.synthetic import workload
 
-SCHEMA = Path(__file__).parents[3] / "schemas" / "avro" / "run_state.v1.avsc"
+SCHEMA = Path(str(resources.files("runstream.contract").joinpath("avro", "run_state.v1.avsc")))
 
 
 def batch(producer: str, first: int, *events: tuple[int, object], run: str = "r") -> EventBatch:

@@ -11,7 +11,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from schemas.events import (
+from runstream.contract.events import (
     ArtifactLogged,
     Event,
     EventBatch,
@@ -27,7 +27,7 @@ from schemas.events import (
     RunUpdated,
     TagSet,
 )
-from stream_processor.state import RunState, apply, apply_batch, fold, merge
+from runstream.contract.state import RunState, apply, apply_batch, fold, merge
 
 RUNS = ("r1", "r2")
 KEYS = ("a", "b", "c")

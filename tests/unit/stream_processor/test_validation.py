@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from schemas.events import Event, EventBatch, MetricColumns, Producer, RunEnded, TagSet
-from stream_processor.exceptions import InvalidEventError
-from stream_processor.validation import validate_batch
+from runstream.contract.events import Event, EventBatch, MetricColumns, Producer, RunEnded, TagSet
+from runstream.contract.exceptions import InvalidEventError
+from runstream.contract.validation import validate_batch
 
 PRODUCER = Producer("p", "h", 1)
 

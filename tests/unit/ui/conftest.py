@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 from starlette.testclient import TestClient
 
-from producer_sdk import Client
-from runstream.embedded import process
-from runstream.settings import Settings
-from ui import Backend, create_app
+from runstream.apps.embedded import process
+from runstream.core.settings import Settings
+from runstream.tracking import Client
+from runstream.ui import Backend, create_app
 
 
 def spike(step: int) -> float:

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from starlette.testclient import TestClient
 
-from runstream.settings import Settings
+from runstream.core.settings import Settings
+from runstream.ui import Backend, create_app
 from tests.unit.ui.conftest import spike
-from ui import Backend, create_app
 
 
 def test_runs_filter_and_order(client: TestClient) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from ui.assets import STATIC_DIR, built_hash, source_hash, static_dir
+from runstream.ui.assets import STATIC_DIR, built_hash, source_hash, static_dir
 
 
 def test_build_matches_sources() -> None:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from ui.cli import check_bind, is_loopback
-from ui.exceptions import UnsafeBindError
+from runstream.ui.cli import check_bind, is_loopback
+from runstream.ui.exceptions import UnsafeBindError
 
 
 def test_loopback_needs_no_token() -> None:

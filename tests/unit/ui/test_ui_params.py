@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from ui.exceptions import BadParameterError
-from ui.params import Params, metric_key, run_id, run_ids, step_range
+from runstream.ui.exceptions import BadParameterError
+from runstream.ui.params import Params, metric_key, run_id, run_ids, step_range
 
 
 def test_unknown_parameter_is_named() -> None:

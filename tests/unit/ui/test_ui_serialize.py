@@ -7,8 +7,8 @@ import math
 
 import pyarrow as pa
 
-from query.runs import LatestMetric, Run
-from ui import serialize
+from runstream.query.runs import LatestMetric, Run
+from runstream.ui import serialize
 
 
 def test_non_finite_scalars_become_strings() -> None:

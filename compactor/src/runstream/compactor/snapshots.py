@@ -1,0 +1,152 @@
+"""Run state snapshots as Parquet under ``{store}/runs/`` (latest wins), for SQL users.
+
+Per run, three files (paths from :mod:`runstream.contract.layout`), each overwritten whole when its
+content changes (``run.parquet`` on every write):
+
+- ``run.parquet``: one row: name, collection, status, start_time_us, end_time_us,
+  deleted, and ``state`` (the reducer's RunState in Avro, read back when a worker restarts);
+- ``params.parquet``: key, value;
+- ``tags.parquet``: namespace (``tags`` or ``labels``), key, value.
+
+The run id is the Hive partition (``run_id=...``) of the folder. The state is computed by
+the one reducer, :mod:`runstream.contract.state`, from every event but the metric points
+(their history is in the metric files; latest values are a query over it).
+
+The snapshot of a deleted run also removes the run's artifact objects
+(:func:`runstream.compactor.artifacts.delete_run_artifacts`).
+"""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+from runstream.compactor.artifacts import delete_run_artifacts
+from runstream.compactor.store import Store
+from runstream.contract.codec import Codec
+from runstream.contract.events import EventBatch, EventId, LogicalEvent, MetricLogged
+from runstream.contract.layout import run_table_path
+from runstream.contract.parquet import decode_table, encode_table
+from runstream.contract.state import RunState, apply, decode_state, encode_state
+
+RUN_SCHEMA = pa.schema(
+    [
+        pa.field("name", pa.string()),
+        pa.field("collection", pa.string()),
+        pa.field("status", pa.string()),
+        pa.field("start_time_us", pa.int64()),
+        pa.field("end_time_us", pa.int64()),
+        pa.field("deleted", pa.bool_(), nullable=False),
+        pa.field("state", pa.binary(), nullable=False),
+    ]
+)
+PARAMS_SCHEMA = pa.schema(
+    [pa.field("key", pa.string(), nullable=False), pa.field("value", pa.string(), nullable=False)]
+)
+TAGS_SCHEMA = pa.schema(
+    [
+        pa.field("namespace", pa.string(), nullable=False),
+        pa.field("key", pa.string(), nullable=False),
+        pa.field("value", pa.string(), nullable=False),
+    ]
+)
+
+
+class Snapshots:
+    """Reads, updates and writes the run state snapshots of one store.
+
+    Args:
+        store: the destination.
+        codec: the codec of the ``state`` column.
+    """
+
+    def __init__(self, store: Store, codec: Codec) -> None:
+        self.store = store
+        self.codec = codec
+
+    def load(self, run_id: str) -> RunState | None:
+        """The state last written for ``run_id``, or None if there is none.
+
+        Raises:
+            StoreWriteError: the store kept failing and the worker is stopping.
+            CorruptPartError: the snapshot is not a readable run table.
+            DecodeError: its state column is not a RunState.
+        """
+        path = run_table_path(self.store.root, run_id, "run")
+        data = self.store.read_if_exists(path)
+        if data is None:
+            return None
+        table = decode_table(data, path, ["state"])
+        return decode_state(self.codec, table["state"][0].as_py())
+
+    @staticmethod
+    def apply(state: RunState | None, batch: EventBatch) -> RunState:
+        """``state`` with every event of ``batch`` but metric points folded in.
+
+        Raises:
+            StateError: ``state`` is another run's.
+        """
+        producer = batch.producer.id
+        if state is None:
+            state = RunState(batch.run_id)
+        for index, event in enumerate(batch.events):
+            if not isinstance(event.payload, MetricLogged):
+                identity = EventId(producer, batch.first_sequence + index)
+                state = apply(
+                    state, batch.run_id, LogicalEvent(identity, event.time_us, event.payload)
+                )
+        return state
+
+    def write(self, run_id: str, state: RunState, previous: RunState | None = None) -> None:
+        """Overwrite the snapshot files of ``run_id`` with ``state`` (run last); when the
+        state says the run is deleted, delete its artifact objects too. ``previous`` is the
+        state last written (or loaded): a params or tags table equal to its own is not
+        written again (the file already holds it).
+
+        Raises:
+            StoreWriteError: the store kept failing and the worker is stopping.
+        """
+        root = self.store.root
+        params = state.params_dict()
+        if previous is None or params != previous.params_dict():
+            self.store.write(
+                run_table_path(root, run_id, "params"),
+                encode_table(
+                    pa.table({"key": list(params), "value": list(params.values())}, PARAMS_SCHEMA)
+                ),
+            )
+        tags = _tag_rows(state)
+        if previous is None or tags != _tag_rows(previous):
+            self.store.write(
+                run_table_path(root, run_id, "tags"),
+                encode_table(
+                    pa.table(
+                        {
+                            "namespace": [t[0] for t in tags],
+                            "key": [t[1] for t in tags],
+                            "value": [t[2] for t in tags],
+                        },
+                        TAGS_SCHEMA,
+                    )
+                ),
+            )
+        plain = state.as_dict()
+        row = {
+            "name": [plain["name"]],
+            "collection": [plain["collection"]],
+            "status": [plain["status"]],
+            "start_time_us": [plain["start_time_us"]],
+            "end_time_us": [plain["end_time_us"]],
+            "deleted": [bool(plain["deleted"])],
+            "state": [encode_state(self.codec, state)],
+        }
+        self.store.write(
+            run_table_path(root, run_id, "run"), encode_table(pa.table(row, RUN_SCHEMA))
+        )
+        if state.is_deleted:
+            delete_run_artifacts(self.store, state)
+
+
+def _tag_rows(state: RunState) -> list[tuple[str, str, str]]:
+    """The rows of the tags table of ``state``: (namespace, key, value)."""
+    rows = [("tags", k, v) for k, v in state.tags_dict().items()]
+    return rows + [("labels", k, v) for k, v in state.labels_dict().items()]

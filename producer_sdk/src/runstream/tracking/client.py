@@ -1,0 +1,258 @@
+"""The explicit client: one per tracking URI; runs, flushing, and exit handling.
+
+The fluent API (``runstream.tracking.fluent``) is a thin layer over a :class:`Client`.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import uuid
+import weakref
+from collections.abc import Mapping
+from multiprocessing import util as multiprocessing_util
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from runstream.contract.events import ArtifactLogged, Event, RunDeleted, RunStarted, TagSet
+from runstream.core.settings import Settings
+from runstream.tracking import validation as check
+from runstream.tracking.batcher import Batcher, now_us
+from runstream.tracking.environment import capture_code_version
+from runstream.tracking.exceptions import FlushError
+from runstream.tracking.run import Run, _run_update
+from runstream.tracking.sinks import DEFAULT_MAX_IN_FLIGHT, KafkaSink, LocalLogSink, NoOpSink, Sink
+
+if TYPE_CHECKING:
+    from runstream.tracking.artifacts import Upload, Uploader, UploadPolicy
+
+logger = logging.getLogger(__name__)
+
+EXIT_FLUSH_TIMEOUT = 10.0
+
+
+def make_sink(settings: Settings, spill_dir: Path, max_in_flight: int) -> Sink:
+    """The sink of the settings' tracking URI: Kafka, the local log, or no-op."""
+    scheme = settings.tracking_uri.scheme
+    if scheme == "kafka":
+        return KafkaSink(settings, spill_dir, max_in_flight)
+    if scheme == "file":
+        return LocalLogSink(settings.tracking_uri.path)
+    return NoOpSink()
+
+
+class Client:
+    """Logs runs to one tracking URI from this process.
+
+    Args:
+        tracking_uri: ``kafka://host:port``, ``file:///path`` or ``noop://``; default from
+            ``RUNSTREAM_TRACKING_URI`` (see :class:`runstream.core.settings.Settings`).
+        settings: fully resolved settings (instead of ``tracking_uri``).
+        spill_dir: where batches Kafka does not acknowledge in time are spilled.
+        max_in_flight: events waiting for Kafka's acknowledgement before spilling starts.
+        exit_timeout: how long the exit handler waits for acknowledgements.
+        upload_policy: retries and threads of artifact uploads.
+
+    Raises:
+        ConfigError: the tracking URI or an environment setting is malformed.
+    """
+
+    def __init__(
+        self,
+        tracking_uri: str | None = None,
+        *,
+        settings: Settings | None = None,
+        spill_dir: Path | None = None,
+        max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
+        exit_timeout: float = EXIT_FLUSH_TIMEOUT,
+        upload_policy: UploadPolicy | None = None,
+    ) -> None:
+        self.settings = settings or Settings.resolve(tracking_uri)
+        self.spill_dir = spill_dir or self.settings.spill_dir
+        self.batcher = Batcher(make_sink(self.settings, self.spill_dir, max_in_flight))
+        self.exit_timeout = exit_timeout
+        self._upload_policy = upload_policy
+        self._uploader: Uploader | None = None
+        self._context_runs: list[Run] = []
+        reference = weakref.ref(self)
+        atexit.register(_close_at_exit, reference)
+        multiprocessing_util.register_after_fork(self, _close_at_child_exit)
+
+    @property
+    def tracking_uri(self) -> str:
+        """The tracking URI this client logs to."""
+        return str(self.settings.tracking_uri)
+
+    def start_run(
+        self,
+        run_name: str | None = None,
+        collection: str | None = None,
+        run_id: str | None = None,
+        tags: Mapping[str, Any] | None = None,
+        *,
+        labels: Mapping[str, Any] | None = None,
+        capture_code: bool = True,
+    ) -> Run:
+        """Start a run (or join one: many workers pass the same ``run_id``) and log its
+        RunStarted event with the code version (source, command, git, packages) unless
+        ``capture_code`` is False.
+
+        Raises:
+            ValidationError: the run id is not a safe path segment, or a name, tag or label
+                breaks its rule.
+        """
+        rid = check.run_id(run_id) if run_id is not None else uuid.uuid4().hex
+        names = _run_update(run_name, collection, rid)
+        checked_tags = check.string_map(tags, "tags", check.MAX_TAG_LENGTH, rid)
+        checked_labels = check.string_map(labels, "labels", check.MAX_TAG_LENGTH, rid)
+        code = capture_code_version() if capture_code else None
+        started = RunStarted(
+            start_time_us=now_us(),
+            name=names.name,
+            collection=names.collection,
+            tags=checked_tags,
+            source_file=code.source_file if code else None,
+            command=code.command if code else None,
+            git_commit=code.git_commit if code else None,
+            git_dirty=code.git_dirty if code else None,
+            python_version=code.python_version if code else None,
+            packages=code.packages if code else {},
+        )
+        run = Run(self, rid, self.batcher.register(rid), names.name, names.collection)
+        events = [Event(started.start_time_us, started)]
+        events += [
+            Event(started.start_time_us, TagSet(k, v, "labels")) for k, v in checked_labels.items()
+        ]
+        run._queue.events.extend(events)
+        self.batcher.wake()
+        return run
+
+    def attach(self, run_id: str) -> Run:
+        """A handle on an existing run without logging RunStarted (pipelines, ``emit``).
+
+        Raises:
+            ValidationError: the run id is not a safe path segment.
+        """
+        rid = check.run_id(run_id)
+        return Run(self, rid, self.batcher.register(rid))
+
+    def delete_run(self, run_id: str, reason: str | None = None) -> None:
+        """Log that run ``run_id`` is deleted.
+
+        Raises:
+            ValidationError: the run id or reason breaks its rule.
+        """
+        handle = self.attach(run_id)
+        text = None if reason is None else check.tag_value(reason, run_id)
+        handle._queue.events.append(Event(now_us(), RunDeleted(text)))
+        handle._ended = True
+        handle._queue.closed = True
+        self.batcher.wake()
+
+    def update_run_info(
+        self,
+        run_id: str,
+        run_name: str | None = None,
+        run_collection_name: str | None = None,
+        *,
+        collection: str | None = None,
+    ) -> None:
+        """Rename run ``run_id`` and/or move it to another collection.
+
+        Raises:
+            ValidationError: the run id or a name breaks its rule.
+        """
+        handle = self.attach(run_id)
+        handle.update_run_info(run_name, run_collection_name, collection=collection)
+        handle._queue.closed = True
+
+    def load_model(self, run_id: str, name: str) -> Any:
+        """Load the model logged as ``name`` in run ``run_id`` (by any process): everything
+        this client logged is flushed first, then the model is read from the store.
+
+        Raises:
+            RunNotFoundError: no visible run has this id.
+            ArtifactNotFoundError: the run has no model ``name`` (no manifest).
+            ModelError: the model cannot be loaded (library missing, unreadable file).
+            FlushError: this client's own events were not acknowledged in time.
+        """
+        from runstream.tracking.model_loading import load_logged_model
+
+        self.flush()
+        return load_logged_model(self.settings, run_id, name)
+
+    @property
+    def uploader(self) -> Uploader:
+        """The artifact uploader of this client (created on first use)."""
+        if self._uploader is None:
+            from runstream.tracking.artifacts import Uploader
+
+            self._uploader = Uploader(self.settings, self._record_artifact, self._upload_policy)
+        return self._uploader
+
+    def _upload(self, upload: Upload) -> None:
+        """Store ``upload`` in the background (nothing is stored in no-op mode)."""
+        if self.settings.no_op:
+            if upload.cleanup is not None:
+                import shutil
+
+                shutil.rmtree(upload.cleanup, ignore_errors=True)
+            return
+        self.uploader.submit(upload)
+
+    def _record_artifact(self, run_id: str, event: ArtifactLogged) -> None:
+        """Produce the event of a stored artifact (from an upload thread), whether or not
+        the run's handle has ended since: a queue of its own, closed once filled."""
+        queue = self.batcher.register(run_id)
+        queue.events.append(Event(now_us(), event))
+        queue.closed = True
+        self.batcher.wake()
+
+    def flush(self, timeout: float = 30.0) -> None:
+        """Return when every artifact logged so far through this client is stored and every
+        event is acknowledged.
+
+        Raises:
+            FlushError: some were not within ``timeout``; it says how many (they stay
+                buffered or spilled and are resent later).
+            ArtifactError: an artifact upload failed (its event was not produced).
+            SinkError: the sink failed.
+        """
+        uploads = 0 if self._uploader is None else self._uploader.wait(timeout)
+        if uploads:
+            raise FlushError(uploads, timeout, "artifact uploads still running")
+        left = self.batcher.flush(timeout)
+        if left:
+            detail = getattr(self.batcher.sink, "last_error", "")
+            raise FlushError(left, timeout, f"last error: {detail}" if detail else "")
+
+    def close(self, timeout: float | None = None) -> int:
+        """Flush (up to ``timeout``, default ``exit_timeout``) and stop the background thread;
+        return how many events were not acknowledged (logged as an error, kept spilled)."""
+        wait = self.exit_timeout if timeout is None else timeout
+        if self._uploader is not None:
+            self._uploader.close(wait)
+        left = self.batcher.close(wait)
+        if left:
+            logger.error("%d events of %s not acknowledged at close", left, self.tracking_uri)
+        return left
+
+    def _left_context(self, run: Run) -> None:
+        """Hook for the fluent layer: a run used as a context manager was exited."""
+        hook = getattr(run, "_on_exit", None)
+        if hook is not None:
+            hook()
+
+
+def _close_at_child_exit(client: Client) -> None:
+    # A multiprocessing child ends with os._exit, which skips atexit handlers but runs
+    # multiprocessing's own finalizers: flush there too.
+    multiprocessing_util.Finalize(
+        None, _close_at_exit, args=(weakref.ref(client),), exitpriority=100
+    )
+
+
+def _close_at_exit(reference: weakref.ref[Client]) -> None:
+    client = reference()
+    if client is not None:
+        client.close()

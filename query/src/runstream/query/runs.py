@@ -1,0 +1,119 @@
+"""Runs as readers see them: plain values from the reducer's states, as objects and tables."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+import pyarrow as pa
+
+from runstream.contract.state import RunState
+from runstream.query.artifacts import Artifact, artifacts_of
+
+RUNS_SCHEMA = pa.schema(
+    [
+        ("run_id", pa.string()),
+        ("name", pa.string()),
+        ("collection", pa.string()),
+        ("status", pa.string()),
+        ("start_time_us", pa.int64()),
+        ("end_time_us", pa.int64()),
+    ]
+)
+PAIRS_SCHEMA = pa.schema([("run_id", pa.string()), ("key", pa.string()), ("value", pa.string())])
+METRICS_SCHEMA = pa.schema(
+    [
+        ("run_id", pa.string()),
+        ("key", pa.string()),
+        ("value", pa.float64()),
+        ("step", pa.int64()),
+        ("timestamp", pa.int64()),
+        ("min", pa.float64()),
+        ("max", pa.float64()),
+    ]
+)
+
+
+@dataclass(frozen=True, slots=True)
+class LatestMetric:
+    """A metric key's latest point (by step, timestamp, producer, sequence), min and max."""
+
+    value: float
+    step: int
+    timestamp: int
+    min: float
+    max: float
+
+
+@dataclass(frozen=True, slots=True)
+class Run:
+    """One run: attributes, params, tags, labels, latest metrics and artifacts (by path)."""
+
+    run_id: str
+    name: str | None = None
+    collection: str | None = None
+    status: str | None = None
+    start_time_us: int | None = None
+    end_time_us: int | None = None
+    params: Mapping[str, str] = field(default_factory=dict)
+    tags: Mapping[str, str] = field(default_factory=dict)
+    labels: Mapping[str, str] = field(default_factory=dict)
+    metrics: Mapping[str, LatestMetric] = field(default_factory=dict)
+    artifacts: Mapping[str, Artifact] = field(default_factory=dict)
+
+
+def run_from_state(state: RunState) -> Run:
+    """The plain view of a reducer state."""
+    return Run(
+        run_id=state.run_id,
+        name=None if state.name is None else state.name.value,
+        collection=None if state.collection is None else state.collection.value,
+        status=state.status_value,
+        start_time_us=state.start_time_us,
+        end_time_us=state.end_time_us,
+        params=state.params_dict(),
+        tags=state.tags_dict(),
+        labels=state.labels_dict(),
+        metrics={
+            key: LatestMetric(m.value, m.step, m.timestamp, m.min, m.max)
+            for key, m in state.metrics.items()
+        },
+        artifacts=artifacts_of(state),
+    )
+
+
+def visible(states: Mapping[str, RunState]) -> list[RunState]:
+    """The states of runs that are not deleted, by run id."""
+    return [states[run_id] for run_id in sorted(states) if not states[run_id].is_deleted]
+
+
+def state_tables(states: Iterable[RunState]) -> dict[str, pa.Table]:
+    """The ``runs``, ``params``, ``tags``, ``labels`` and ``metrics`` tables of ``states``."""
+    runs: list[dict[str, object]] = []
+    pairs: dict[str, list[tuple[str, str, str]]] = {"params": [], "tags": [], "labels": []}
+    metrics: list[tuple[str, str, float, int, int, float, float]] = []
+    for state in states:
+        run = run_from_state(state)
+        runs.append({name: getattr(run, name) for name in RUNS_SCHEMA.names})
+        for table, values in (("params", run.params), ("tags", run.tags), ("labels", run.labels)):
+            pairs[table].extend((run.run_id, k, v) for k, v in values.items())
+        metrics.extend(
+            (run.run_id, k, m.value, m.step, m.timestamp, m.min, m.max)
+            for k, m in run.metrics.items()
+        )
+    tables = {"runs": pa.Table.from_pylist(runs, schema=RUNS_SCHEMA)}
+    for name, rows in pairs.items():
+        tables[name] = pa.Table.from_arrays(
+            [pa.array(column, pa.string()) for column in _columns(rows, 3)], schema=PAIRS_SCHEMA
+        )
+    tables["metrics"] = pa.Table.from_arrays(
+        [pa.array(c, t) for c, t in zip(_columns(metrics, 7), METRICS_SCHEMA.types, strict=True)],
+        schema=METRICS_SCHEMA,
+    )
+    return tables
+
+
+def _columns(rows: Sequence[Sequence[object]], width: int) -> list[list[object]]:
+    return (
+        [list(column) for column in zip(*rows, strict=True)] if rows else [[] for _ in range(width)]
+    )
