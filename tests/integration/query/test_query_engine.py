@@ -23,7 +23,7 @@ from runstream.contract import (
     RunStarted,
     TagSet,
 )
-from runstream.contract.identifiers import UnsafeRunIdError
+from runstream.contract.exceptions import UnsafeRunIdError
 from runstream.contract.layout import part_path
 from runstream.contract.parquet import METRIC_SCHEMA
 from runstream.query import FilterError, QueryEngine, RunNotFoundError, SqlError

@@ -9,8 +9,8 @@ from fastavro import schemaless_writer
 
 from runstream.contract import ArtifactLogged, Codec, Event, EventBatch, Producer, versions
 from runstream.contract.codec import SINGLE_OBJECT_MAGIC
-from runstream.contract.exceptions import InvalidEventError
-from runstream.contract.identifiers import UnsafeArtifactPathError, check_artifact_path
+from runstream.contract.exceptions import InvalidEventError, UnsafeArtifactPathError
+from runstream.contract.identifiers import check_artifact_path
 from runstream.contract.layout import artifact_object_path, artifact_path, artifacts_dir
 from runstream.contract.state import (
     ArtifactRegister,

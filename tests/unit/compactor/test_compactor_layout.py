@@ -1,6 +1,6 @@
 import pytest
 
-from runstream.contract.identifiers import UnsafeRunIdError
+from runstream.contract.exceptions import UnsafeRunIdError
 from runstream.contract.layout import (
     is_merged,
     live_files,

@@ -47,8 +47,7 @@ def chunk_of(
     parts: list[
         tuple[npt.NDArray[np.int32], Int64Array, Int64Array, npt.NDArray[np.float64], Int64Array]
     ] = []
-    sequence = batch.first_sequence
-    for event in batch.events:
+    for sequence, event in batch.numbered_events():
         payload = event.payload
         if isinstance(payload, MetricLogged) and seen.claim(producer, sequence, sequence + 1):
             keys.append(payload.key)
@@ -61,7 +60,7 @@ def chunk_of(
                     np.array([sequence], np.int64),
                 )
             )
-        sequence += 1
+    sequence = batch.columns_first_sequence
     count = len(columns)
     if count:
         new = seen.claim(producer, sequence, sequence + count)

@@ -88,9 +88,9 @@ class Snapshots:
         producer = batch.producer.id
         if state is None:
             state = RunState(batch.run_id)
-        for index, event in enumerate(batch.events):
+        for sequence, event in batch.numbered_events():
             if not isinstance(event.payload, MetricLogged):
-                identity = EventId(producer, batch.first_sequence + index)
+                identity = EventId(producer, sequence)
                 state = apply(
                     state, batch.run_id, LogicalEvent(identity, event.time_us, event.payload)
                 )

@@ -31,8 +31,8 @@ from runstream.compactor.writes import WriteQueue
 from runstream.contract.codec import Codec
 from runstream.contract.columns import read_message
 from runstream.contract.events import EventBatch, RunEnded
-from runstream.contract.exceptions import DecodeError
-from runstream.contract.identifiers import UnsafeRunIdError, check_run_id
+from runstream.contract.exceptions import DecodeError, UnsafeRunIdError
+from runstream.contract.identifiers import check_run_id
 from runstream.contract.layout import (
     live_files,
     merged_name,

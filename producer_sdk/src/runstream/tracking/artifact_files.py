@@ -16,7 +16,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from runstream.contract.identifiers import UnsafeArtifactPathError
+from runstream.contract.exceptions import UnsafeArtifactPathError
 from runstream.contract.layout import artifact_path as join_artifact_path
 from runstream.tracking.artifacts import UploadFile, file_of, media_type
 from runstream.tracking.exceptions import ArtifactError, ValidationError

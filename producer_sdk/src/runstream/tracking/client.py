@@ -176,7 +176,7 @@ class Client:
             ModelError: the model cannot be loaded (library missing, unreadable file).
             FlushError: this client's own events were not acknowledged in time.
         """
-        from runstream.tracking.model_loading import load_logged_model
+        from runstream.tracking.reads import load_logged_model
 
         self.flush()
         return load_logged_model(self.settings, run_id, name)

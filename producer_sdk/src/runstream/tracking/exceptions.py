@@ -9,6 +9,7 @@
         ├── RunEndedError: a call on a run that has already ended
         ├── FlushError: not everything logged was acknowledged in time; says how many
         ├── SinkError: the destination (Kafka, local log, spill) failed
+        ├── ReadUnavailableError (also ImportError): a read call needs the query component
         └── ArtifactError: a file could not be logged, stored or loaded; names run and path
             └── ModelError: a model cannot be saved (not picklable) or loaded
 """
@@ -67,6 +68,22 @@ class FlushError(SdkError):
 
 class SinkError(SdkError):
     """The destination of events failed; the message names it and the cause."""
+
+
+class ReadUnavailableError(SdkError, ImportError):
+    """A read call (``load_model``, the seeds' read calls) needs the query component, which
+    this install lacks; the message names the extra to install.
+
+    Attributes:
+        extra: what to install (``runstream-sdk[read]``).
+    """
+
+    def __init__(self, extra: str, missing: str) -> None:
+        super().__init__(
+            f"reading runs needs the query component ({missing} is not installed): "
+            f"pip install '{extra}' (or the whole of runstream)"
+        )
+        self.extra = extra
 
 
 class ArtifactError(SdkError):

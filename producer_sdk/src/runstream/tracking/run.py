@@ -13,7 +13,7 @@ import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from runstream.contract.events import (
     Event,
@@ -26,15 +26,29 @@ from runstream.contract.events import (
     TagSet,
 )
 from runstream.tracking import validation as check
-from runstream.tracking.batcher import RunQueue, now_us
+from runstream.tracking.batcher import Batcher, RunQueue, now_us
 from runstream.tracking.exceptions import RunEndedError, ValidationError
 
 if TYPE_CHECKING:
-    from runstream.tracking.artifacts import UploadFile
-    from runstream.tracking.client import Client
+    from runstream.tracking.artifacts import Upload, UploadFile
 
 _MIN_STEP, _MAX_STEP = check.STEP_RANGE
 MAX_MESSAGE_LENGTH = 100_000
+
+
+class RunOwner(Protocol):
+    """What a run needs of the client that started it (:class:`~runstream.tracking.Client`)."""
+
+    batcher: Batcher
+
+    def flush(self, timeout: float = 30.0) -> None:
+        """Wait until every event logged so far is acknowledged."""
+
+    def _upload(self, upload: Upload) -> None:
+        """Store and record the files of one logging call, in order."""
+
+    def _left_context(self, run: Run) -> None:
+        """``run`` ended: it is no longer the active run of its context."""
 
 
 class Run:
@@ -45,7 +59,7 @@ class Run:
 
     def __init__(
         self,
-        client: Client,
+        client: RunOwner,
         run_id: str,
         queue: RunQueue,
         name: str | None = None,

@@ -14,7 +14,8 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from runstream.contract.identifiers import UnsafeRunIdError, check_run_id
+from runstream.contract.exceptions import UnsafeRunIdError
+from runstream.contract.identifiers import check_run_id
 from runstream.tracking.exceptions import ValidationError
 
 MAX_KEY_LENGTH = 250

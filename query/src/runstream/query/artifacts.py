@@ -18,7 +18,8 @@ from pathlib import Path
 
 from fsspec import AbstractFileSystem
 
-from runstream.contract.identifiers import UnsafeArtifactPathError, check_artifact_path
+from runstream.contract.exceptions import UnsafeArtifactPathError
+from runstream.contract.identifiers import check_artifact_path
 from runstream.contract.state import RunState
 from runstream.query.exceptions import ArtifactNotFoundError, ArtifactReadError
 

@@ -243,9 +243,8 @@ def _points_table(batches: list[tuple[Record, EventBatch]]) -> pa.Table:
     offsets: list[int] = []
     for record, batch in batches:
         producer = batch.producer.id
-        sequence = batch.first_sequence
         before = len(steps)
-        for event in batch.events:
+        for sequence, event in batch.numbered_events():
             point = event.payload
             if isinstance(point, MetricLogged):
                 keys.append(point.key)
@@ -253,7 +252,6 @@ def _points_table(batches: list[tuple[Record, EventBatch]]) -> pa.Table:
                 timestamps.append(point.timestamp)
                 values.append(point.value)
                 sequences.append(sequence)
-            sequence += 1
         columns = batch.metrics
         if columns.steps:
             names = columns.keys
@@ -261,7 +259,8 @@ def _points_table(batches: list[tuple[Record, EventBatch]]) -> pa.Table:
             steps.extend(columns.steps)
             timestamps.extend(columns.timestamps)
             values.extend(columns.values)
-            sequences.extend(range(sequence, sequence + len(columns.steps)))
+            first = batch.columns_first_sequence
+            sequences.extend(range(first, first + len(columns.steps)))
         added = len(steps) - before
         producers.extend([producer] * added)
         partitions.extend([record.partition] * added)

@@ -214,17 +214,28 @@ class EventBatch:
     def __len__(self) -> int:
         return len(self.events) + len(self.metrics)
 
+    # The identity rule, the one place it is written: the events of a batch have the
+    # sequences first_sequence, first_sequence + 1, ... in order, and its column points follow
+    # them (column point j has columns_first_sequence + j). An identity is (producer id,
+    # sequence); every reader deduplicates on it.
+
+    def numbered_events(self) -> Iterator[tuple[int, Event]]:
+        """Each event of :attr:`events` with its sequence, in order."""
+        return enumerate(self.events, self.first_sequence)
+
+    @property
+    def columns_first_sequence(self) -> int:
+        """The sequence of the first column point; the others follow it one by one."""
+        return self.first_sequence + len(self.events)
+
     def logical_events(self) -> Iterator[LogicalEvent]:
         """Every event with its identity; column points follow the events, as MetricLogged
         with event time = their timestamp (ms) in µs."""
         producer = self.producer.id
-        sequence = self.first_sequence
-        for event in self.events:
+        for sequence, event in self.numbered_events():
             yield LogicalEvent(EventId(producer, sequence), event.time_us, event.payload)
-            sequence += 1
-        for point in self.metrics.points():
+        for sequence, point in enumerate(self.metrics.points(), self.columns_first_sequence):
             yield LogicalEvent(EventId(producer, sequence), point.timestamp * 1000, point)
-            sequence += 1
 
     def to_record(self) -> dict[str, Any]:
         """The Avro record of this batch (unions as (name, record) tuples)."""

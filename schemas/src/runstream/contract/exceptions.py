@@ -53,6 +53,14 @@ class StateError(ContractError, ValueError):
     """A state or event was applied to a different run; the message names both run ids."""
 
 
+class UnsafeRunIdError(ContractError, ValueError):
+    """A run id is not one safe path segment."""
+
+
+class UnsafeArtifactPathError(ContractError, ValueError):
+    """An artifact path could leave its run's folder, or is not a plain relative path."""
+
+
 class CorruptPartError(ContractError):
     """A file in the store is not a metric file (not Parquet, a metric column or its
     rollup unreadable); ``path`` names it, ``reason`` says what is wrong."""

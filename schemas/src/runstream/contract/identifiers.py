@@ -4,13 +4,9 @@ from __future__ import annotations
 
 import re
 
-from runstream.contract.exceptions import ContractError
+from runstream.contract.exceptions import UnsafeArtifactPathError, UnsafeRunIdError
 
 RUN_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_\-.]{0,127}$")
-
-
-class UnsafeRunIdError(ContractError, ValueError):
-    """A run id is not one safe path segment."""
 
 
 def check_run_id(run_id: str) -> str:
@@ -30,10 +26,6 @@ def check_run_id(run_id: str) -> str:
 
 ARTIFACT_SEGMENT_PATTERN = re.compile(r"^[A-Za-z0-9_\-.+=@,][A-Za-z0-9_\-.+=@, ]{0,254}$")
 MAX_ARTIFACT_PATH_LENGTH = 1024
-
-
-class UnsafeArtifactPathError(ContractError, ValueError):
-    """An artifact path could leave its run's folder, or is not a plain relative path."""
 
 
 def check_artifact_path(path: str) -> str:

@@ -291,13 +291,12 @@ def apply_batch(state: RunState | None, batch: EventBatch) -> RunState:
     elif state.run_id != batch.run_id:
         raise StateError(f"batch of run {batch.run_id!r} applied to the state of {state.run_id!r}")
     producer = batch.producer.id
-    sequence = batch.first_sequence
-    for event in batch.events:
+    for sequence, event in batch.numbered_events():
         _apply_payload(state, (event.time_us, producer, sequence), event.payload)
-        sequence += 1
     columns = batch.metrics
     if columns.steps:
-        _apply_columns(state, producer, sequence, columns.keys, columns.key_index, columns)
+        first = batch.columns_first_sequence
+        _apply_columns(state, producer, first, columns.keys, columns.key_index, columns)
     return state
 
 

@@ -4,13 +4,12 @@ to the dead-letter topic instead of into the state."""
 from __future__ import annotations
 
 from runstream.contract.events import RUN_STATUSES, ArtifactLogged, EventBatch, RunEnded, TagSet
-from runstream.contract.exceptions import InvalidEventError
-from runstream.contract.identifiers import (
+from runstream.contract.exceptions import (
+    InvalidEventError,
     UnsafeArtifactPathError,
     UnsafeRunIdError,
-    check_artifact_path,
-    check_run_id,
 )
+from runstream.contract.identifiers import check_artifact_path, check_run_id
 from runstream.contract.state import LABELS_NAMESPACE, RUNNING
 
 NAMESPACES = ("tags", LABELS_NAMESPACE)

@@ -41,7 +41,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from runstream.contract.identifiers import UnsafeRunIdError
+from runstream.contract.exceptions import UnsafeRunIdError
 from runstream.core.errors import RunstreamError
 from runstream.query.exceptions import FilterError, QueryError, RunNotFoundError
 from runstream.ui import params as check

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from runstream.contract.identifiers import UnsafeRunIdError, check_run_id
+from runstream.contract.exceptions import UnsafeRunIdError
+from runstream.contract.identifiers import check_run_id
 from runstream.tracking.exceptions import ValidationError
 from runstream.tracking.validation import check_key
 from runstream.ui.exceptions import BadParameterError
