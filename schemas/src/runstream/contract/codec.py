@@ -2,7 +2,7 @@
 
 A message is ``C3 01`` + the writer schema's 8-byte CRC-64-AVRO fingerprint (little-endian)
 + the Avro binary body. The fingerprint is looked up among every schema version shipped in
-``schemas/avro/``, and the body is read with today's version of the same schema (Avro schema
+``runstream/contract/avro/``, and the body is read with today's version of the same schema (Avro schema
 resolution), so old data stays readable forever.
 
 Messages framed by a Confluent Schema Registry (``00`` + 4-byte schema id + body) are read

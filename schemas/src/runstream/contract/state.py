@@ -537,7 +537,7 @@ def _fmax(a: float, b: float) -> float:
     return (a if a > b else b) + 0.0
 
 
-# --- Avro: schemas/avro/run_state.v*.avsc ---------------------------------------------------
+# --- Avro: runstream/contract/avro/run_state.v*.avsc ----------------------------------------
 
 
 def encode_state(codec: Codec, state: RunState) -> bytes:

@@ -1,4 +1,4 @@
-"""Every version of every schema kept in ``schemas/avro/``, found by name or fingerprint.
+"""Every version of every schema kept in ``runstream/contract/avro/``, found by name or fingerprint.
 
 A file ``avro/<name>.v<N>.avsc`` is version N of schema ``<name>``. Versions are never
 edited or removed once released: old data names its writer schema by fingerprint and must

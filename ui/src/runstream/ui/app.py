@@ -262,7 +262,7 @@ def create_app(
         backend: the engine and logs to answer from (closed when the app shuts down).
         token: when given, every request must carry it.
         allowed_hosts: host names the Host header may carry ("*": any).
-        static: the built front end (default: ``ui/static``).
+        static: the built front end (default: the package's ``static`` folder).
 
     Raises:
         AssetsMissingError: the built front end is missing.

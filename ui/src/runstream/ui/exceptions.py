@@ -4,7 +4,7 @@
 
     UiError
     ├── BadParameterError   a request parameter is missing, unknown or out of range (HTTP 400)
-    ├── AssetsMissingError  the built front end (ui/static) is not there: run its build step
+    ├── AssetsMissingError  the built front end (runstream/ui/static) is not there: run its build step
     └── UnsafeBindError     a non-loopback address without a token
 """
 
@@ -29,7 +29,7 @@ class BadParameterError(UiError, ValueError):
 
 
 class AssetsMissingError(UiError):
-    """The built front end is missing (``ui/static/index.html``); the message says how to
+    """The built front end is missing (``runstream/ui/static/index.html``); the message says how to
     build it."""
 
 
