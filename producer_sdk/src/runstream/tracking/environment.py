@@ -125,3 +125,14 @@ def _imported_package_versions() -> dict[str, str]:
     with contextlib.suppress(metadata.PackageNotFoundError):
         versions["runstream"] = metadata.version("runstream")
     return dict(sorted(versions.items()))
+
+
+def source_name(environ: Mapping[str, str] | None = None) -> str:
+    """The file name of what runs: the notebook (``JPY_SESSION_NAME``, set by Jupyter) or
+    the main script; ``python`` for an interactive interpreter. Never raises."""
+    env = os.environ if environ is None else environ
+    notebook = env.get("JPY_SESSION_NAME")
+    if notebook:
+        return Path(notebook).name[:250]
+    source = getattr(sys.modules.get("__main__"), "__file__", None)
+    return Path(source).name[:250] if source else "python"

@@ -1,4 +1,4 @@
-"""The SDK's read half (``load_model`` today), answered by the query component.
+"""The SDK's read half (``load_model``, the seeds' read calls), answered by the query component.
 
 The query component (DuckDB, pyarrow) is not a dependency of the SDK: a training image that
 only logs never installs it. It is imported here on first use, and when it is missing the
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +21,8 @@ if TYPE_CHECKING:
     from runstream.query.engine import QueryEngine
 
 READ_EXTRA = "runstream-sdk[read]"
+MAX_RUNS = 100_000
+"""The most runs one listing returns (the query layer's limit)."""
 
 
 def open_engine(settings: Settings) -> QueryEngine:
@@ -58,3 +61,79 @@ def load_logged_model(settings: Settings, run_id: str, name: str) -> Any:
         return load_model(local)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def _system_entries(run: Any) -> Any:
+    """``run`` (a query Run) with SAP's system entries: params ``start`` and ``end`` (ISO 8601,
+    UTC; ``end`` empty while the run is open) and tag ``runName``; the name defaults to the id."""
+    import dataclasses
+
+    name = run.name or run.run_id
+    params = {**run.params, "start": _iso(run.start_time_us), "end": _iso(run.end_time_us)}
+    return dataclasses.replace(run, name=name, params=params, tags={**run.tags, "runName": name})
+
+
+def _iso(time_us: int | None) -> str:
+    from datetime import UTC, datetime
+
+    if time_us is None:
+        return ""
+    return datetime.fromtimestamp(time_us / 1e6, UTC).isoformat(timespec="milliseconds")
+
+
+def find_runs(
+    engine: QueryEngine,
+    run_ids: Sequence[str] | None = None,
+    collection: str | None = None,
+    tags: Mapping[str, Any] | None = None,
+) -> list[Any]:
+    """The visible runs with one of ``run_ids`` (all when None), in ``collection`` (any when
+    None), carrying every tag of ``tags`` (values compared as strings), oldest first, each
+    with SAP's system entries (see :func:`_system_entries`). Unknown ids are left out.
+
+    Raises:
+        SourceError, LocalLogError: the log cannot be read.
+    """
+    from runstream.query.exceptions import RunNotFoundError
+
+    if run_ids is None:
+        found = engine.search_runs(None, ["start_time ASC"], MAX_RUNS)
+    else:
+        found = []
+        for run_id in dict.fromkeys(run_ids):
+            try:
+                found.append(engine.get_run(run_id))
+            except RunNotFoundError:
+                continue
+    wanted = {k: str(v) for k, v in (tags or {}).items()}
+    return [
+        _system_entries(run)
+        for run in found
+        if (collection is None or run.collection == collection)
+        and all(run.tags.get(k) == v for k, v in wanted.items())
+    ]
+
+
+def metric_histories(
+    engine: QueryEngine,
+    run_ids: Sequence[str],
+    keys: Sequence[str] | None,
+    start_step: int | None = None,
+    end_step: int | None = None,
+) -> list[dict[str, Any]]:
+    """Every logged point of each metric of each run, in step order, as
+    ``{"run_id", "name", "values": [{"step", "timestamp", "value"}, ...]}`` (one per run and
+    metric; ``keys`` None means every metric of the run). Page with ``start_step`` and
+    ``end_step`` (inclusive).
+
+    Raises:
+        RunNotFoundError: a run is not visible.
+        SourceError, LocalLogError: the log cannot be read.
+    """
+    out = []
+    for run_id in run_ids:
+        names = sorted(engine.get_run(run_id).metrics) if keys is None else list(keys)
+        for key in names:
+            table = engine.get_metric_history(run_id, key, start_step=start_step, end_step=end_step)
+            out.append({"run_id": run_id, "name": key, "values": table.to_pylist()})
+    return out

@@ -175,23 +175,30 @@ class Run:
             ValidationError: a key or value breaks its rule.
             RunEndedError: the run has ended.
         """
+        self._log_params(params, "key", check.MAX_KEY_LENGTH)
+
+    def _log_params(self, params: Mapping[str, Any], field: str, key_limit: int) -> None:
         self._emit(
             [
                 ParamLogged(
-                    check.check_key(k, "key", self.run_id), check.param_value(v, self.run_id)
+                    check.check_key(k, field, self.run_id, key_limit),
+                    check.param_value(v, self.run_id),
                 )
                 for k, v in check.flatten(params).items()
             ]
         )
 
     def log_parameters(self, parameters: Mapping[str, Any] | Iterable[Any]) -> None:
-        """SAP style: a mapping, or a list of ``{"name", "value"}`` items (or objects).
+        """SAP style: a mapping, or a list of ``{"name", "value"}`` items (or objects); values
+        converted to strings, names of at most 256 characters (SAP's limit).
 
         Raises:
-            ValidationError: a key or value breaks its rule.
+            ValidationError: a name or value breaks its rule (none of the call is logged).
             RunEndedError: the run has ended.
         """
-        self.log_params(_as_mapping(parameters, "parameters", self.run_id))
+        self._log_params(
+            _as_mapping(parameters, "parameters", self.run_id), "name", check.MAX_SAP_NAME_LENGTH
+        )
 
     def set_tag(self, key: str, value: Any) -> None:
         """Set one tag (value as ``str(value)``, at most 5000 characters).
