@@ -137,3 +137,20 @@ def metric_histories(
             table = engine.get_metric_history(run_id, key, start_step=start_step, end_step=end_step)
             out.append({"run_id": run_id, "name": key, "values": table.to_pylist()})
     return out
+
+
+def grouped_points(engine: QueryEngine, run_id: str, prefix: str) -> list[dict[str, Any]]:
+    """The points of ML-Dash's ``metrics(prefix)``: every ``prefix/<field>`` metric of the
+    run joined on step, in step (logging) order, as ``{"step", "data": {field: value}}``.
+
+    Raises:
+        RunNotFoundError: the run is not visible.
+        SourceError, LocalLogError: the log cannot be read.
+    """
+    head = f"{prefix}/"
+    by_step: dict[int, dict[str, Any]] = {}
+    for key in sorted(engine.get_run(run_id).metrics):
+        if key.startswith(head):
+            for point in engine.get_metric_history(run_id, key).to_pylist():
+                by_step.setdefault(point["step"], {})[key[len(head) :]] = point["value"]
+    return [{"step": step, "data": by_step[step]} for step in sorted(by_step)]

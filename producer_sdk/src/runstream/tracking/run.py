@@ -50,6 +50,9 @@ class RunOwner(Protocol):
     def _left_context(self, run: Run) -> None:
         """``run`` ended: it is no longer the active run of its context."""
 
+    def reader(self) -> Any:
+        """The query engine, after a flush of what was logged (for the read calls)."""
+
 
 class Run:
     """A handle on one run in this process. Use ``Client.start_run`` to get one.
@@ -76,6 +79,7 @@ class Run:
         self._valid_keys = self._keys.valid
         self._ended = False
         self._context_token: Any = None
+        self._next_steps: dict[str, int] = {}  # ML-Dash: the next step of each metrics(prefix)
 
     def __repr__(self) -> str:
         return f"Run(run_id={self.run_id!r}, name={self.name!r}, status={self.status!r})"
@@ -245,7 +249,7 @@ class Run:
     def log(
         self, message: str, level: str = "info", metadata: Mapping[str, Any] | None = None
     ) -> None:
-        """Log a line of text with a level (debug/info/warn/warning/error/critical) and
+        """Log a line of text with a level (debug/info/warn/warning/error/critical/fatal) and
         string metadata.
 
         Raises:
@@ -426,11 +430,10 @@ class MetricsLogger:
     def __init__(self, run: Run, prefix: str) -> None:
         self.run = run
         self.prefix = prefix
-        self._next_step = 0
 
     def log(self, step: Any = None, timestamp: Any = None, **fields: Any) -> None:
         """Log ``prefix/<field>`` for every field at ``step`` (default: one more than the
-        last step of this logger, starting at 0).
+        last step logged under this prefix in this run, starting at 0).
 
         Raises:
             ValidationError: a field breaks a rule (then none of this point is logged).
@@ -438,9 +441,43 @@ class MetricsLogger:
         """
         if not fields:
             raise ValidationError("fields", "at least one", "a point needs at least one field")
-        at = self._next_step if step is None else check.step_value(step, self.run.run_id)
+        steps = self.run._next_steps
+        at = steps.get(self.prefix, 0) if step is None else check.step_value(step, self.run.run_id)
         self.run.log_metrics({f"{self.prefix}/{k}": v for k, v in fields.items()}, at, timestamp)
-        self._next_step = at + 1
+        steps[self.prefix] = at + 1
+
+    def read(self, start_index: int = 0, limit: int = 1000) -> dict[str, Any]:
+        """ML-Dash style: the points ``start_index`` to ``start_index + limit - 1`` in logging
+        order, as ``{"data": [{"index": i, "data": {field: value}}, ...], "total": n}``; it
+        sees everything logged so far (this process's points are flushed first).
+
+        Raises:
+            ValidationError: ``start_index`` or ``limit`` is negative or not an int.
+            ReadUnavailableError: the query component is not installed.
+        """
+        first = _count(start_index, "start_index", self.run.run_id)
+        size = _count(limit, "limit", self.run.run_id)
+        points = self._points()
+        chosen = points[first : first + size]
+        return {
+            "data": [{"index": first + i, "data": p["data"]} for i, p in enumerate(chosen)],
+            "total": len(points),
+        }
+
+    def stats(self) -> dict[str, Any]:
+        """ML-Dash style: ``{"name", "totalDataPoints", "fields"}`` of this metric.
+
+        Raises:
+            ReadUnavailableError: the query component is not installed.
+        """
+        points = self._points()
+        fields = sorted({f for p in points for f in p["data"]})
+        return {"name": self.prefix, "totalDataPoints": len(points), "fields": fields}
+
+    def _points(self) -> list[dict[str, Any]]:
+        from runstream.tracking.reads import grouped_points
+
+        return grouped_points(self.run.client.reader(), self.run.run_id, self.prefix)
 
 
 class Params:
@@ -457,6 +494,12 @@ class Params:
             RunEndedError: the run has ended.
         """
         self.run.log_params(params)
+
+
+def _count(value: Any, field: str, run_id: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValidationError(field, "an int >= 0", f"{field} {value!r} is not an int >= 0", run_id)
+    return value
 
 
 def _files() -> Any:

@@ -27,7 +27,7 @@ KEY_CHARACTERS = "[A-Za-z0-9_\\-./ :]"
 STEP_RANGE = (-(2**63), 2**63 - 1)
 _KEY = re.compile(r"[A-Za-z0-9_\-./ :]+")
 RUN_STATUSES = ("FINISHED", "FAILED", "KILLED")
-LOG_LEVELS = ("debug", "info", "warn", "warning", "error", "critical")
+LOG_LEVELS = ("debug", "info", "warn", "warning", "error", "critical", "fatal")
 
 
 def check_key(
