@@ -8,7 +8,7 @@ import contextvars
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import pytest
 
@@ -58,3 +58,24 @@ def mode_env(
     for variable, value in env.items():
         monkeypatch.setenv(variable, value)
     return Mode(name, env)
+
+
+def log_events(mode: Mode) -> list[tuple[Any, Any]]:
+    """(producer, event) of every event the mode's log holds (Kafka topic or local files)."""
+    from runstream.contract import Codec, decode_batch
+    from runstream.core.locallog import read_log
+
+    from .conftest import topic_events
+
+    settings = Settings.resolve(environ=mode.env)
+    if mode.name == "kafka":
+        return topic_events(settings)
+    folder = settings.tracking_uri.path / "events"
+    if not folder.exists():
+        return []
+    codec = Codec()
+    out = []
+    for record in read_log(folder):
+        batch = decode_batch(codec, record.value)
+        out.extend((batch.producer, event) for event in batch.logical_events())
+    return out

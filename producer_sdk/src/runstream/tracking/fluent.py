@@ -215,14 +215,15 @@ def log_param(key: str, value: Any) -> None:
     _run().log_param(key, value)
 
 
-def log_params(params: Mapping[str, Any]) -> None:
-    """Log parameters (nested mappings flattened to dotted keys) to the active run.
+def log_params(params: Mapping[str, Any] | None = None, **named: Any) -> None:
+    """Log parameters, a mapping or keyword arguments (nested mappings flattened to dotted
+    keys), to the active run.
 
     Raises:
         NoActiveRunError: no run is active.
         ValidationError: a key or value breaks its rule.
     """
-    _run().log_params(params)
+    _run().log_params(params, **named)
 
 
 def log_parameters(parameters: Mapping[str, Any] | Iterable[Any], run: Any = None) -> None:
@@ -254,6 +255,16 @@ def set_tags(tags: Mapping[str, Any] | Iterable[Any], run: Any = None) -> None:
         ValidationError: a key or value breaks its rule.
     """
     _on(run, lambda handle: handle.set_tags(tags))
+
+
+def log_tags(tags: str | Iterable[str] | Mapping[str, Any]) -> None:
+    """Polyaxon style tags on the active run (see :meth:`Run.log_tags`).
+
+    Raises:
+        NoActiveRunError: no run is active.
+        ValidationError: a tag breaks its rule.
+    """
+    _run().log_tags(tags)
 
 
 def set_labels(labels: Mapping[str, Any] | Iterable[Any], run: Any = None) -> None:

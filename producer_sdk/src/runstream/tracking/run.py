@@ -171,15 +171,16 @@ class Run:
         """
         self.log_params({key: value})
 
-    def log_params(self, params: Mapping[str, Any]) -> None:
-        """Log parameters; nested mappings are flattened to dotted keys
-        (``{"optim": {"lr": 0.1}}`` logs ``optim.lr``). All are checked before any is logged.
+    def log_params(self, params: Mapping[str, Any] | None = None, **named: Any) -> None:
+        """Log parameters, as a mapping or keyword arguments (Polyaxon); nested mappings are
+        flattened to dotted keys (``{"optim": {"lr": 0.1}}`` logs ``optim.lr``). All are
+        checked before any is logged.
 
         Raises:
             ValidationError: a key or value breaks its rule.
             RunEndedError: the run has ended.
         """
-        self._log_params(params, "key", check.MAX_KEY_LENGTH)
+        self._log_params({**(params or {}), **named}, "key", check.MAX_KEY_LENGTH)
 
     def _log_params(self, params: Mapping[str, Any], field: str, key_limit: int) -> None:
         self._emit(
@@ -221,6 +222,16 @@ class Run:
             RunEndedError: the run has ended.
         """
         self._emit(self._tag_events(_as_mapping(tags, "tags", self.run_id), "tags"))
+
+    def log_tags(self, tags: str | Iterable[str] | Mapping[str, Any]) -> None:
+        """Polyaxon style: tags as a string or a list of strings (each a tag with an empty
+        value), or a mapping.
+
+        Raises:
+            ValidationError: a tag breaks its rule (none of the call is logged).
+            RunEndedError: the run has ended.
+        """
+        self.set_tags(tags)
 
     def set_labels(self, labels: Mapping[str, Any] | Iterable[Any]) -> None:
         """Set labels (tags in their own namespace): a mapping, or ``{"name", "value"}``

@@ -27,6 +27,8 @@ KEY_CHARACTERS = "[A-Za-z0-9_\\-./ :]"
 STEP_RANGE = (-(2**63), 2**63 - 1)
 _KEY = re.compile(r"[A-Za-z0-9_\-./ :]+")
 RUN_STATUSES = ("FINISHED", "FAILED", "KILLED")
+_STATUS_ALIASES = {"SUCCEEDED": "FINISHED", "DONE": "FINISHED", "STOPPED": "KILLED"}
+"""Polyaxon's end statuses, as Runstream's."""
 LOG_LEVELS = ("debug", "info", "warn", "warning", "error", "critical", "fatal")
 
 
@@ -207,12 +209,14 @@ def run_id(value: Any) -> str:
 
 
 def run_status(status: Any, run: str | None = None) -> str:
-    """``status`` upper-cased if it is FINISHED, FAILED or KILLED.
+    """``status`` upper-cased if it is FINISHED, FAILED or KILLED (Polyaxon's succeeded and
+    done are FINISHED, stopped is KILLED).
 
     Raises:
         ValidationError: any other value.
     """
     text = str(status).upper()
+    text = _STATUS_ALIASES.get(text, text)
     if text not in RUN_STATUSES:
         raise ValidationError(
             "status", "/".join(RUN_STATUSES), f"status {status!r} is not one of {RUN_STATUSES}", run
