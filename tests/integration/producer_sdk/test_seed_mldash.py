@@ -1,8 +1,11 @@
 """ML-Dash's experiment calls (params.set, metrics(name).log / read / stats, log with its
-levels), on a run handle, reads included, in both modes."""
+levels, log lines read back by level and time), on a run handle, reads included, in both
+modes."""
 
 from __future__ import annotations
 
+import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +32,13 @@ def mldash_example() -> dict[str, Any]:
         experiment.metrics("train").log(loss=0.7, epoch=1, accuracy=0.55)
         for level in ("debug", "info", "warn", "error", "fatal"):
             experiment.log(f"a {level} line", level=level)
+        time.sleep(0.01)  # times compare in milliseconds
+        middle = datetime.now(UTC)
+        time.sleep(0.01)
+        experiment.log("late error", level="error", metadata={"epoch": 12})
+        out["errors"] = experiment.read_logs(level=["error", "fatal"])
+        out["late"] = experiment.read_logs(level="error", since=middle)
+        out["early"] = experiment.read_logs(until=middle)
         out["page"] = experiment.metrics("loss").read(start_index=0, limit=10)
         out["rest"] = experiment.metrics("loss").read(start_index=10, limit=10)
         out["train"] = experiment.metrics("train").read(start_index=0, limit=10)
@@ -58,3 +68,10 @@ def test_mldash_example(mode: Mode) -> None:
     assert (out["bad_level"].field, out["bad_read"].field) == ("level", "start_index")
     assert "fatal" in out["bad_level"].limit
     assert out["after_bad"]["totalDataPoints"] == 12
+    assert [(x["level"], x["message"]) for x in out["errors"]] == [
+        ("error", "a error line"),
+        ("fatal", "a fatal line"),
+        ("error", "late error"),
+    ]
+    assert [(x["message"], x["metadata"]) for x in out["late"]] == [("late error", {"epoch": "12"})]
+    assert [x["level"] for x in out["early"]] == ["debug", "info", "warn", "error", "fatal"]

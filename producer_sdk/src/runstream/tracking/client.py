@@ -257,6 +257,21 @@ class Client:
 
         return metric_histories(self.reader(), run_ids, keys, start_step, end_step)
 
+    def log_lines(
+        self, run_id: str, levels: list[str] | None, since_us: int | None, until_us: int | None
+    ) -> list[dict[str, Any]]:
+        """The log lines of run ``run_id`` (see :func:`runstream.tracking.reads.log_lines`),
+        after a flush of this client's events.
+
+        Raises:
+            ReadUnavailableError: the query component is not installed.
+            FlushError: this client's own events were not acknowledged in time.
+        """
+        from runstream.tracking.reads import log_lines
+
+        self.flush()
+        return log_lines(self.settings, run_id, levels, since_us, until_us)
+
     @property
     def uploader(self) -> Uploader:
         """The artifact uploader of this client (created on first use)."""

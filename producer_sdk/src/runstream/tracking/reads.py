@@ -154,3 +154,56 @@ def grouped_points(engine: QueryEngine, run_id: str, prefix: str) -> list[dict[s
             for point in engine.get_metric_history(run_id, key).to_pylist():
                 by_step.setdefault(point["step"], {})[key[len(head) :]] = point["value"]
     return [{"step": step, "data": by_step[step]} for step in sorted(by_step)]
+
+
+def log_lines(
+    settings: Settings,
+    run_id: str,
+    levels: Sequence[str] | None = None,
+    since_us: int | None = None,
+    until_us: int | None = None,
+) -> list[dict[str, Any]]:
+    """The log lines of run ``run_id`` with a level in ``levels`` (any when None) and an event
+    time in ``since_us``..``until_us`` (µs since the epoch, inclusive), each event once, by
+    time: ``{"time_us", "level", "message", "metadata"}``. Reads the whole event log (log
+    lines are not folded into run state).
+
+    Raises:
+        ReadUnavailableError: the query component is not installed.
+        SourceError, LocalLogError: the log cannot be read.
+    """
+    try:
+        from runstream.query.tail import event_log
+    except ModuleNotFoundError as error:
+        raise ReadUnavailableError(READ_EXTRA, error.name or "runstream.query") from error
+    from runstream.contract import Codec, LogLine, decode_batch
+
+    codec, seen, lines = Codec(), set(), []
+    log = event_log(settings)
+    try:
+        for record in log.read({}):
+            batch = decode_batch(codec, record.value)
+            if batch.run_id != run_id:
+                continue
+            for event in batch.logical_events():
+                line = event.payload
+                if not isinstance(line, LogLine) or event.id in seen:
+                    continue
+                seen.add(event.id)
+                if (levels is None or line.level in levels) and (
+                    (since_us is None or event.time_us >= since_us)
+                    and (until_us is None or event.time_us <= until_us)
+                ):
+                    lines.append(
+                        {
+                            "time_us": event.time_us,
+                            "level": line.level,
+                            "message": line.message,
+                            "metadata": dict(line.metadata),
+                        }
+                    )
+    finally:
+        close = getattr(log, "close", None)
+        if close is not None:
+            close()
+    return sorted(lines, key=lambda line: line["time_us"])

@@ -53,6 +53,11 @@ class RunOwner(Protocol):
     def reader(self) -> Any:
         """The query engine, after a flush of what was logged (for the read calls)."""
 
+    def log_lines(
+        self, run_id: str, levels: list[str] | None, since_us: int | None, until_us: int | None
+    ) -> list[dict[str, Any]]:
+        """The log lines of a run, after a flush (see ``runstream.tracking.reads``)."""
+
 
 class Run:
     """A handle on one run in this process. Use ``Client.start_run`` to get one.
@@ -278,6 +283,24 @@ class Run:
                 )
             ]
         )
+
+    def read_logs(
+        self, level: str | Iterable[str] | None = None, since: Any = None, until: Any = None
+    ) -> list[dict[str, Any]]:
+        """ML-Dash style: this run's log lines (by any process, this one's flushed first) with
+        ``level`` (one or several; any when None) logged from ``since`` to ``until``
+        (datetimes or ms since the epoch, inclusive), by time, as
+        ``{"time_us", "level", "message", "metadata"}``.
+
+        Raises:
+            ValidationError: an unknown level, or a bad time.
+            ReadUnavailableError: the query component is not installed.
+        """
+        names = [level] if isinstance(level, str) else level
+        levels = None if names is None else [check.log_level(n, self.run_id) for n in names]
+        since_us = None if since is None else check.timestamp_ms(since, self.run_id) * 1000
+        until_us = None if until is None else check.timestamp_ms(until, self.run_id) * 1000 + 999
+        return self.client.log_lines(self.run_id, levels, since_us, until_us)
 
     # --- artifacts -------------------------------------------------------------------------
     def log_artifact(self, local_path: str | Path, artifact_path: str | None = None) -> None:
