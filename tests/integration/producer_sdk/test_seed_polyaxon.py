@@ -75,6 +75,7 @@ def test_polyaxon_no_op_writes_nothing(
     mode: Mode, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("RUNSTREAM_NO_OP", "1")
+    monkeypatch.chdir(tmp_path)  # where the default folder would appear
     store = Settings.resolve(environ={**mode.env}).store
 
     def example() -> RunstreamError:
@@ -89,13 +90,14 @@ def test_polyaxon_no_op_writes_nothing(
             experiment.log_metrics(step=2, loss="x")
         experiment.end("failed")
         tracking.flush()
+        assert tracking.get_runs(run=experiment) == []  # reads find nothing, create nothing
+        assert experiment.metrics("loss").stats()["totalDataPoints"] == 0
         return bad.value
 
     assert mode.run(example).field == "value"  # type: ignore[attr-defined]
     assert log_events(mode) == []
-    if mode.name == "file":
-        assert not (tmp_path / "runstream-data").exists()
-    else:
+    assert not (tmp_path / "runstream-data").exists()
+    if mode.name == "kafka":
         from runstream.core.filesystem import open_store
 
         fs, root = open_store(Settings.resolve(environ={**mode.env}))

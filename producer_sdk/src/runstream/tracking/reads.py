@@ -26,7 +26,8 @@ MAX_RUNS = 100_000
 
 
 def open_engine(settings: Settings) -> QueryEngine:
-    """A query engine over the store and event log of ``settings``.
+    """A query engine over the store and event log of ``settings`` (over nothing in no-op
+    mode: every read is empty and no folder is created).
 
     Raises:
         ReadUnavailableError: the query component is not installed.
@@ -36,6 +37,12 @@ def open_engine(settings: Settings) -> QueryEngine:
         from runstream.query.engine import QueryEngine
     except ModuleNotFoundError as error:
         raise ReadUnavailableError(READ_EXTRA, error.name or "runstream.query") from error
+    if settings.no_op:  # nothing was written, and reading writes nothing either (no folder)
+        import fsspec
+
+        from runstream.query.tail import EmptyEventLog
+
+        return QueryEngine(EmptyEventLog(), fsspec.filesystem("memory"), "/runstream-no-op")
     return QueryEngine.from_settings(settings)
 
 
@@ -141,15 +148,21 @@ def metric_histories(
 
 def grouped_points(engine: QueryEngine, run_id: str, prefix: str) -> list[dict[str, Any]]:
     """The points of ML-Dash's ``metrics(prefix)``: every ``prefix/<field>`` metric of the
-    run joined on step, in step (logging) order, as ``{"step", "data": {field: value}}``.
+    run joined on step, in step (logging) order, as ``{"step", "data": {field: value}}``;
+    none when the run is not visible.
 
     Raises:
-        RunNotFoundError: the run is not visible.
         SourceError, LocalLogError: the log cannot be read.
     """
+    from runstream.query.exceptions import RunNotFoundError
+
     head = f"{prefix}/"
     by_step: dict[int, dict[str, Any]] = {}
-    for key in sorted(engine.get_run(run_id).metrics):
+    try:
+        keys = sorted(engine.get_run(run_id).metrics)
+    except RunNotFoundError:  # nothing of the run is visible yet (or no-op mode)
+        return []
+    for key in keys:
         if key.startswith(head):
             for point in engine.get_metric_history(run_id, key).to_pylist():
                 by_step.setdefault(point["step"], {})[key[len(head) :]] = point["value"]
