@@ -46,6 +46,7 @@ def sap_example() -> dict[str, Any]:
     out["tagged"] = tracking.get_runs(run=run, tags={"framework": "sklearn"})
     out["untagged"] = tracking.get_runs(run=run, tags={"framework": "torch"})
     out["history"] = tracking.get_metrics_history(run=out["runs"][0], metrics=["loss"])
+    out["page"] = tracking.get_metrics_history(run=run, metrics="loss", start_step=1, end_step=9)
     unnamed = tracking.start_run()
     tracking.log_metric("x", 1.0)
     tracking.end_run()
@@ -86,6 +87,7 @@ def test_sap_doc_example(mode: Mode) -> None:
     [history] = out["history"]
     assert history["name"] == "loss" and history["run_id"] == run.run_id
     assert [(p["step"], p["value"]) for p in history["values"]] == [(0, 0.7), (1, 0.4)]
+    assert [(p["step"], p["value"]) for p in out["page"][0]["values"]] == [(1, 0.4)]
     unnamed = out["unnamed"]
     assert unnamed.name == unnamed.run_id == unnamed.tags["runName"]
     assert unnamed.collection == Path(sys.modules["__main__"].__file__ or "").name
