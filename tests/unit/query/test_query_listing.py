@@ -82,3 +82,18 @@ def test_sql_and_artifacts_take_the_same_options(uri: str) -> None:
     result = CliRunner().invoke(query_cli.artifacts, ["list-1", "--tracking-uri", uri, "-o", "csv"])
     assert result.exit_code == 0, result.output
     assert result.output.splitlines() == ["path,size,media_type,sha256,uri"]
+
+
+def test_a_terminal_table_folds_long_cells_never_cuts_them(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("COLUMNS", "60")
+    monkeypatch.setattr(listing, "terminal_width", lambda stream=None: 60)
+    rows = [{"run_id": "list-1", "name": LONG_NAME, "collection": LONG_COLLECTION}]
+    listing.emit(rows, ["run_id", "name", "collection"], "table", "1 run(s)")
+    out = capsys.readouterr().out
+    assert "…" not in out
+    cells = [line.split("│") for line in out.splitlines() if line.count("│") == 4]
+    column = "".join(cell[2].strip() for cell in cells)  # the name column, folded
+    assert column == LONG_NAME
+    assert max(len(line) for line in out.splitlines()) <= 60
