@@ -21,17 +21,16 @@ from runstream.core.settings import Settings
 from .conftest import topic_events
 from .seed_modes import MODES, Mode, mode_env
 
+# Submarine's doc: no run is started by hand, the job's launcher names it (RUNSTREAM_RUN_ID)
 WORKER = """
 from runstream import tracking as submarine
 import os
 assert submarine.get_tracking_uri() == os.environ["RUNSTREAM_TRACKING_URI"]
 submarine.set_tracking_uri(submarine.get_tracking_uri())
-submarine.start_run(run_name="mnist", run_id="submarine-job")
 submarine.log_param("learning_rate", 0.01)
 for step in range(3):
     submarine.log_metric("accuracy", 0.5 + step / 10, step)
 submarine.log_metric("final", 0.9)
-submarine.end_run()
 """
 
 
@@ -59,6 +58,7 @@ def test_submarine_workers(mode: Mode, tmp_path: Path) -> None:
     script = tmp_path / "worker.py"
     script.write_text(WORKER)
     env = {k: v for k, v in os.environ.items() if k not in ("RANK", "LOCAL_RANK", "TF_CONFIG")}
+    env["RUNSTREAM_RUN_ID"] = "submarine-job"
     tf_config = {"cluster": {"worker": ["a:1", "b:1"]}, "task": {"type": "worker", "index": 1}}
     for extra in ({"RANK": "0", "LOCAL_RANK": "0"}, {"TF_CONFIG": json.dumps(tf_config)}):
         subprocess.run([sys.executable, str(script)], check=True, env={**env, **extra}, timeout=120)
@@ -71,6 +71,7 @@ def test_submarine_workers(mode: Mode, tmp_path: Path) -> None:
 
     run, history = mode.run(read)
     assert run.params["learning_rate"] == "0.01" and run.metrics["final"].step == 0
+    assert run.name == "submarine-job"  # named by its id
     # both workers logged steps 0..2 of the one job: every point is there, each once
     assert [(p["step"], p["value"]) for p in history[0]["values"]] == [
         (step, 0.5 + step / 10) for step in range(3) for _ in range(2)

@@ -2,11 +2,14 @@
 
 The client in use and the active run are held in context variables, not module globals:
 each thread and each asyncio task sees its own active run (a new thread starts with none;
-pass a :class:`Run` to it, or use ``contextvars.copy_context``).
+pass a :class:`Run` to it, or use ``contextvars.copy_context``). With no active run, a call
+joins the run named by ``RUNSTREAM_RUN_ID`` when it is set (a job's run, as Submarine's calls
+expect), and raises NoActiveRunError otherwise.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextvars import ContextVar
 from pathlib import Path
@@ -108,11 +111,31 @@ def active_run() -> Run | None:
     return _active_run.get()
 
 
+JOB_RUN_ID = "RUNSTREAM_RUN_ID"
+"""The environment variable naming the run of a job: with it set, a fluent call made with no
+active run joins that run (Submarine's calls name no run: its job launcher sets the id)."""
+
+
 def _run() -> Run:
     run = _active_run.get()
     if run is None:
-        raise NoActiveRunError("no active run in this context: call start_run() first")
+        return _job_run()
     return run
+
+
+def _job_run() -> Run:
+    """The run named by ``RUNSTREAM_RUN_ID``, started (joined) in this context.
+
+    Raises:
+        NoActiveRunError: the variable is not set.
+        ValidationError: its value is not a safe run id.
+    """
+    run_id = os.environ.get(JOB_RUN_ID)
+    if not run_id:
+        raise NoActiveRunError(
+            f"no active run in this context: call start_run() first (or set {JOB_RUN_ID})"
+        )
+    return start_run(run_id=run_id)
 
 
 def end_run(status: str = "FINISHED") -> Run | None:
