@@ -19,7 +19,7 @@ from runstream.contract import (
     RunUpdated,
     TagSet,
 )
-from runstream.tracking import NoActiveRunError, RunEndedError
+from runstream.tracking import NoActiveRunError, RunEndedError, ValidationError
 
 from .conftest import payloads
 
@@ -145,3 +145,21 @@ def test_no_op_mode_validates_and_sends_nothing(
 
     contextvars.copy_context().run(body)
     assert not (tmp_path / "t").exists()
+
+
+def test_a_job_run_id_is_joined_when_no_run_is_active(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RUNSTREAM_RUN_ID", "job-7")
+
+    def body() -> str | None:
+        rs.set_tracking_uri(f"file://{tmp_path / 'job'}")
+        rs.log_param("lr", 0.1)  # Submarine style: no start_run
+        run = rs.active_run()
+        rs.get_client().close(5.0)
+        return None if run is None else run.run_id
+
+    assert contextvars.copy_context().run(body) == "job-7"
+    monkeypatch.setenv("RUNSTREAM_RUN_ID", "../escape")
+    with pytest.raises(ValidationError):
+        contextvars.copy_context().run(lambda: rs.log_param("lr", 0.1))

@@ -9,7 +9,8 @@ import atexit
 import logging
 import uuid
 import weakref
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from multiprocessing import util as multiprocessing_util
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -18,12 +19,13 @@ from runstream.contract.events import ArtifactLogged, Event, RunDeleted, RunStar
 from runstream.core.settings import Settings
 from runstream.tracking import validation as check
 from runstream.tracking.batcher import Batcher, now_us
-from runstream.tracking.environment import capture_code_version
+from runstream.tracking.environment import capture_code_version, source_name
 from runstream.tracking.exceptions import FlushError
 from runstream.tracking.run import Run, _run_update
 from runstream.tracking.sinks import DEFAULT_MAX_IN_FLIGHT, KafkaSink, LocalLogSink, NoOpSink, Sink
 
 if TYPE_CHECKING:
+    from runstream.query.engine import QueryEngine
     from runstream.tracking.artifacts import Upload, Uploader, UploadPolicy
 
 logger = logging.getLogger(__name__)
@@ -74,6 +76,7 @@ class Client:
         self._upload_policy = upload_policy
         self._uploader: Uploader | None = None
         self._context_runs: list[Run] = []
+        self._engine: QueryEngine | None = None
         reference = weakref.ref(self)
         atexit.register(_close_at_exit, reference)
         multiprocessing_util.register_after_fork(self, _close_at_child_exit)
@@ -95,14 +98,19 @@ class Client:
     ) -> Run:
         """Start a run (or join one: many workers pass the same ``run_id``) and log its
         RunStarted event with the code version (source, command, git, packages) unless
-        ``capture_code`` is False.
+        ``capture_code`` is False. A run without a name is named by its id; a run without a
+        collection goes to the one named after its source (the notebook or script file).
 
         Raises:
             ValidationError: the run id is not a safe path segment, or a name, tag or label
                 breaks its rule.
         """
         rid = check.run_id(run_id) if run_id is not None else uuid.uuid4().hex
-        names = _run_update(run_name, collection, rid)
+        names = _run_update(
+            rid if run_name is None else run_name,
+            source_name() if collection is None else collection,
+            rid,
+        )
         checked_tags = check.string_map(tags, "tags", check.MAX_TAG_LENGTH, rid)
         checked_labels = check.string_map(labels, "labels", check.MAX_TAG_LENGTH, rid)
         code = capture_code_version() if capture_code else None
@@ -181,6 +189,89 @@ class Client:
         self.flush()
         return load_logged_model(self.settings, run_id, name)
 
+    @contextmanager
+    def late(self, run_id: str) -> Iterator[Run]:
+        """A handle on run ``run_id`` for the calls of one ``with`` block, even when the run
+        has ended (SAP logs to an ended run with ``run=``); its queue closes at the end.
+
+        Raises:
+            ValidationError: the run id is not a safe path segment.
+        """
+        handle = self.attach(run_id)
+        try:
+            yield handle
+        finally:
+            handle._queue.closed = True
+            self.batcher.wake()
+
+    def reader(self) -> QueryEngine:
+        """The query engine of this client's tracking URI and store, after a flush of
+        everything this client logged (created on first use, refreshed at every read).
+
+        Raises:
+            ReadUnavailableError: the query component is not installed.
+            FlushError: this client's own events were not acknowledged in time.
+        """
+        from runstream.tracking.reads import open_engine
+
+        self.flush()
+        if self._engine is None:
+            self._engine = open_engine(self.settings)
+        return self._engine
+
+    def get_runs(
+        self,
+        run_ids: Sequence[str] | None = None,
+        collection: str | None = None,
+        tags: Mapping[str, Any] | None = None,
+    ) -> list[Any]:
+        """The runs with one of ``run_ids`` (all when None) in ``collection`` carrying every
+        tag of ``tags``, as query ``Run`` objects with SAP's system entries (params ``start``,
+        ``end``; tag ``runName``), oldest first. Sees everything logged until now.
+
+        Raises:
+            ReadUnavailableError: the query component is not installed.
+            FlushError: this client's own events were not acknowledged in time.
+        """
+        from runstream.tracking.reads import find_runs
+
+        return find_runs(self.reader(), run_ids, collection, tags)
+
+    def get_metrics_history(
+        self,
+        run_ids: Sequence[str],
+        keys: Sequence[str] | None = None,
+        *,
+        start_step: int | None = None,
+        end_step: int | None = None,
+    ) -> list[dict[str, Any]]:
+        """Every point of metrics ``keys`` (all when None) of each run, in step order (see
+        :func:`runstream.tracking.reads.metric_histories`); page with the step range.
+
+        Raises:
+            ReadUnavailableError: the query component is not installed.
+            RunNotFoundError: a run is not visible.
+            FlushError: this client's own events were not acknowledged in time.
+        """
+        from runstream.tracking.reads import metric_histories
+
+        return metric_histories(self.reader(), run_ids, keys, start_step, end_step)
+
+    def log_lines(
+        self, run_id: str, levels: list[str] | None, since_us: int | None, until_us: int | None
+    ) -> list[dict[str, Any]]:
+        """The log lines of run ``run_id`` (see :func:`runstream.tracking.reads.log_lines`),
+        after a flush of this client's events.
+
+        Raises:
+            ReadUnavailableError: the query component is not installed.
+            FlushError: this client's own events were not acknowledged in time.
+        """
+        from runstream.tracking.reads import log_lines
+
+        self.flush()
+        return log_lines(self.settings, run_id, levels, since_us, until_us)
+
     @property
     def uploader(self) -> Uploader:
         """The artifact uploader of this client (created on first use)."""
@@ -233,6 +324,9 @@ class Client:
         if self._uploader is not None:
             self._uploader.close(wait)
         left = self.batcher.close(wait)
+        if self._engine is not None:
+            self._engine.close()
+            self._engine = None
         if left:
             logger.error("%d events of %s not acknowledged at close", left, self.tracking_uri)
         return left

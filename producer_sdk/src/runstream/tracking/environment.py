@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import platform
@@ -26,18 +27,40 @@ _GIT_TIMEOUT = 5.0
 
 def new_producer(environ: Mapping[str, str] | None = None) -> Producer:
     """A fresh producer identity for this process: a random 64-bit id (16 hex digits), the
-    host, the pid, and RANK / LOCAL_RANK / WORLD_SIZE / RUNSTREAM_WORKER from the environment.
-    Unparseable rank variables are logged and left out."""
+    host, the pid, and RANK / LOCAL_RANK / WORLD_SIZE / RUNSTREAM_WORKER from the environment;
+    without RANK the rank is TensorFlow's task index (``TF_CONFIG``), and without
+    RUNSTREAM_WORKER the worker is ``<task type>:<task index>``. Unparseable rank variables are
+    logged and left out."""
     env = os.environ if environ is None else environ
+    task_type, task_index = tf_task(env)
+    rank = _int_env(env, "RANK")
     return Producer(
         id=secrets.token_hex(8),
         host=socket.gethostname(),
         pid=os.getpid(),
-        rank=_int_env(env, "RANK"),
+        rank=task_index if rank is None else rank,
         local_rank=_int_env(env, "LOCAL_RANK"),
         world_size=_int_env(env, "WORLD_SIZE"),
-        worker=env.get("RUNSTREAM_WORKER") or None,
+        worker=env.get("RUNSTREAM_WORKER")
+        or (f"{task_type}:{task_index}" if task_type is not None else None),
     )
+
+
+def tf_task(env: Mapping[str, str]) -> tuple[str | None, int | None]:
+    """TensorFlow's task of this process: ``TF_CONFIG``'s ``task.type`` and ``task.index``
+    (both None when unset; a malformed value is logged and ignored)."""
+    raw = env.get("TF_CONFIG")
+    if not raw:
+        return None, None
+    try:
+        task = json.loads(raw).get("task") or {}
+        index = task.get("index")
+        if isinstance(index, bool) or not isinstance(index, int):
+            raise ValueError(f"task.index {index!r} is not an int")
+        return str(task.get("type") or "worker"), index
+    except (ValueError, AttributeError) as error:
+        logger.warning("ignoring TF_CONFIG=%r: %s", raw[:200], error)
+        return None, None
 
 
 def _int_env(env: Mapping[str, str], name: str) -> int | None:
@@ -125,3 +148,14 @@ def _imported_package_versions() -> dict[str, str]:
     with contextlib.suppress(metadata.PackageNotFoundError):
         versions["runstream"] = metadata.version("runstream")
     return dict(sorted(versions.items()))
+
+
+def source_name(environ: Mapping[str, str] | None = None) -> str:
+    """The file name of what runs: the notebook (``JPY_SESSION_NAME``, set by Jupyter) or
+    the main script; ``python`` for an interactive interpreter. Never raises."""
+    env = os.environ if environ is None else environ
+    notebook = env.get("JPY_SESSION_NAME")
+    if notebook:
+        return Path(notebook).name[:250]
+    source = getattr(sys.modules.get("__main__"), "__file__", None)
+    return Path(source).name[:250] if source else "python"

@@ -50,6 +50,14 @@ class RunOwner(Protocol):
     def _left_context(self, run: Run) -> None:
         """``run`` ended: it is no longer the active run of its context."""
 
+    def reader(self) -> Any:
+        """The query engine, after a flush of what was logged (for the read calls)."""
+
+    def log_lines(
+        self, run_id: str, levels: list[str] | None, since_us: int | None, until_us: int | None
+    ) -> list[dict[str, Any]]:
+        """The log lines of a run, after a flush (see ``runstream.tracking.reads``)."""
+
 
 class Run:
     """A handle on one run in this process. Use ``Client.start_run`` to get one.
@@ -76,6 +84,7 @@ class Run:
         self._valid_keys = self._keys.valid
         self._ended = False
         self._context_token: Any = None
+        self._next_steps: dict[str, int] = {}  # ML-Dash: the next step of each metrics(prefix)
 
     def __repr__(self) -> str:
         return f"Run(run_id={self.run_id!r}, name={self.name!r}, status={self.status!r})"
@@ -167,31 +176,39 @@ class Run:
         """
         self.log_params({key: value})
 
-    def log_params(self, params: Mapping[str, Any]) -> None:
-        """Log parameters; nested mappings are flattened to dotted keys
-        (``{"optim": {"lr": 0.1}}`` logs ``optim.lr``). All are checked before any is logged.
+    def log_params(self, params: Mapping[str, Any] | None = None, **named: Any) -> None:
+        """Log parameters, as a mapping or keyword arguments (Polyaxon); nested mappings are
+        flattened to dotted keys (``{"optim": {"lr": 0.1}}`` logs ``optim.lr``). All are
+        checked before any is logged.
 
         Raises:
             ValidationError: a key or value breaks its rule.
             RunEndedError: the run has ended.
         """
+        self._log_params({**(params or {}), **named}, "key", check.MAX_KEY_LENGTH)
+
+    def _log_params(self, params: Mapping[str, Any], field: str, key_limit: int) -> None:
         self._emit(
             [
                 ParamLogged(
-                    check.check_key(k, "key", self.run_id), check.param_value(v, self.run_id)
+                    check.check_key(k, field, self.run_id, key_limit),
+                    check.param_value(v, self.run_id),
                 )
                 for k, v in check.flatten(params).items()
             ]
         )
 
     def log_parameters(self, parameters: Mapping[str, Any] | Iterable[Any]) -> None:
-        """SAP style: a mapping, or a list of ``{"name", "value"}`` items (or objects).
+        """SAP style: a mapping, or a list of ``{"name", "value"}`` items (or objects); values
+        converted to strings, names of at most 256 characters (SAP's limit).
 
         Raises:
-            ValidationError: a key or value breaks its rule.
+            ValidationError: a name or value breaks its rule (none of the call is logged).
             RunEndedError: the run has ended.
         """
-        self.log_params(_as_mapping(parameters, "parameters", self.run_id))
+        self._log_params(
+            _as_mapping(parameters, "parameters", self.run_id), "name", check.MAX_SAP_NAME_LENGTH
+        )
 
     def set_tag(self, key: str, value: Any) -> None:
         """Set one tag (value as ``str(value)``, at most 5000 characters).
@@ -210,6 +227,16 @@ class Run:
             RunEndedError: the run has ended.
         """
         self._emit(self._tag_events(_as_mapping(tags, "tags", self.run_id), "tags"))
+
+    def log_tags(self, tags: str | Iterable[str] | Mapping[str, Any]) -> None:
+        """Polyaxon style: tags as a string or a list of strings (each a tag with an empty
+        value), or a mapping.
+
+        Raises:
+            ValidationError: a tag breaks its rule (none of the call is logged).
+            RunEndedError: the run has ended.
+        """
+        self.set_tags(tags)
 
     def set_labels(self, labels: Mapping[str, Any] | Iterable[Any]) -> None:
         """Set labels (tags in their own namespace): a mapping, or ``{"name", "value"}``
@@ -238,7 +265,7 @@ class Run:
     def log(
         self, message: str, level: str = "info", metadata: Mapping[str, Any] | None = None
     ) -> None:
-        """Log a line of text with a level (debug/info/warn/warning/error/critical) and
+        """Log a line of text with a level (debug/info/warn/warning/error/critical/fatal) and
         string metadata.
 
         Raises:
@@ -256,6 +283,24 @@ class Run:
                 )
             ]
         )
+
+    def read_logs(
+        self, level: str | Iterable[str] | None = None, since: Any = None, until: Any = None
+    ) -> list[dict[str, Any]]:
+        """ML-Dash style: this run's log lines (by any process, this one's flushed first) with
+        ``level`` (one or several; any when None) logged from ``since`` to ``until``
+        (datetimes or ms since the epoch, inclusive), by time, as
+        ``{"time_us", "level", "message", "metadata"}``.
+
+        Raises:
+            ValidationError: an unknown level, or a bad time.
+            ReadUnavailableError: the query component is not installed.
+        """
+        names = [level] if isinstance(level, str) else level
+        levels = None if names is None else [check.log_level(n, self.run_id) for n in names]
+        since_us = None if since is None else check.timestamp_ms(since, self.run_id) * 1000
+        until_us = None if until is None else check.timestamp_ms(until, self.run_id) * 1000 + 999
+        return self.client.log_lines(self.run_id, levels, since_us, until_us)
 
     # --- artifacts -------------------------------------------------------------------------
     def log_artifact(self, local_path: str | Path, artifact_path: str | None = None) -> None:
@@ -419,11 +464,10 @@ class MetricsLogger:
     def __init__(self, run: Run, prefix: str) -> None:
         self.run = run
         self.prefix = prefix
-        self._next_step = 0
 
     def log(self, step: Any = None, timestamp: Any = None, **fields: Any) -> None:
         """Log ``prefix/<field>`` for every field at ``step`` (default: one more than the
-        last step of this logger, starting at 0).
+        last step logged under this prefix in this run, starting at 0).
 
         Raises:
             ValidationError: a field breaks a rule (then none of this point is logged).
@@ -431,9 +475,43 @@ class MetricsLogger:
         """
         if not fields:
             raise ValidationError("fields", "at least one", "a point needs at least one field")
-        at = self._next_step if step is None else check.step_value(step, self.run.run_id)
+        steps = self.run._next_steps
+        at = steps.get(self.prefix, 0) if step is None else check.step_value(step, self.run.run_id)
         self.run.log_metrics({f"{self.prefix}/{k}": v for k, v in fields.items()}, at, timestamp)
-        self._next_step = at + 1
+        steps[self.prefix] = at + 1
+
+    def read(self, start_index: int = 0, limit: int = 1000) -> dict[str, Any]:
+        """ML-Dash style: the points ``start_index`` to ``start_index + limit - 1`` in logging
+        order, as ``{"data": [{"index": i, "data": {field: value}}, ...], "total": n}``; it
+        sees everything logged so far (this process's points are flushed first).
+
+        Raises:
+            ValidationError: ``start_index`` or ``limit`` is negative or not an int.
+            ReadUnavailableError: the query component is not installed.
+        """
+        first = _count(start_index, "start_index", self.run.run_id)
+        size = _count(limit, "limit", self.run.run_id)
+        points = self._points()
+        chosen = points[first : first + size]
+        return {
+            "data": [{"index": first + i, "data": p["data"]} for i, p in enumerate(chosen)],
+            "total": len(points),
+        }
+
+    def stats(self) -> dict[str, Any]:
+        """ML-Dash style: ``{"name", "totalDataPoints", "fields"}`` of this metric.
+
+        Raises:
+            ReadUnavailableError: the query component is not installed.
+        """
+        points = self._points()
+        fields = sorted({f for p in points for f in p["data"]})
+        return {"name": self.prefix, "totalDataPoints": len(points), "fields": fields}
+
+    def _points(self) -> list[dict[str, Any]]:
+        from runstream.tracking.reads import grouped_points
+
+        return grouped_points(self.run.client.reader(), self.run.run_id, self.prefix)
 
 
 class Params:
@@ -450,6 +528,12 @@ class Params:
             RunEndedError: the run has ended.
         """
         self.run.log_params(params)
+
+
+def _count(value: Any, field: str, run_id: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValidationError(field, "an int >= 0", f"{field} {value!r} is not an int >= 0", run_id)
+    return value
 
 
 def _files() -> Any:

@@ -19,31 +19,37 @@ from runstream.contract.identifiers import check_run_id
 from runstream.tracking.exceptions import ValidationError
 
 MAX_KEY_LENGTH = 250
+MAX_SAP_NAME_LENGTH = 256
+"""SAP's limit on a parameter name (``log_parameters``); every other key keeps 250."""
 MAX_PARAM_LENGTH = 6000
 MAX_TAG_LENGTH = 5000
 KEY_CHARACTERS = "[A-Za-z0-9_\\-./ :]"
 STEP_RANGE = (-(2**63), 2**63 - 1)
 _KEY = re.compile(r"[A-Za-z0-9_\-./ :]+")
 RUN_STATUSES = ("FINISHED", "FAILED", "KILLED")
-LOG_LEVELS = ("debug", "info", "warn", "warning", "error", "critical")
+_STATUS_ALIASES = {"SUCCEEDED": "FINISHED", "DONE": "FINISHED", "STOPPED": "KILLED"}
+"""Polyaxon's end statuses, as Runstream's."""
+LOG_LEVELS = ("debug", "info", "warn", "warning", "error", "critical", "fatal")
 
 
-def check_key(key: Any, field: str = "key", run_id: str | None = None) -> str:
+def check_key(
+    key: Any, field: str = "key", run_id: str | None = None, limit: int = MAX_KEY_LENGTH
+) -> str:
     """Return ``key`` if it is a valid metric/param/tag key.
 
     Raises:
-        ValidationError: not a string, empty, longer than 250 characters, or with a character
-            outside ``[A-Za-z0-9_-./ :]``.
+        ValidationError: not a string, empty, longer than ``limit`` (250) characters, or with
+            a character outside ``[A-Za-z0-9_-./ :]``.
     """
     if not isinstance(key, str) or not key:
         raise ValidationError(
             field, "non-empty string", f"must be a non-empty string, got {key!r}", run_id
         )
-    if len(key) > MAX_KEY_LENGTH:
+    if len(key) > limit:
         raise ValidationError(
             field,
-            f"at most {MAX_KEY_LENGTH} characters",
-            f"{key[:40]!r}... has {len(key)} characters, more than {MAX_KEY_LENGTH}",
+            f"at most {limit} characters",
+            f"{key[:40]!r}... has {len(key)} characters, more than {limit}",
             run_id,
         )
     if not _KEY.fullmatch(key):
@@ -203,12 +209,14 @@ def run_id(value: Any) -> str:
 
 
 def run_status(status: Any, run: str | None = None) -> str:
-    """``status`` upper-cased if it is FINISHED, FAILED or KILLED.
+    """``status`` upper-cased if it is FINISHED, FAILED or KILLED (Polyaxon's succeeded and
+    done are FINISHED, stopped is KILLED).
 
     Raises:
         ValidationError: any other value.
     """
     text = str(status).upper()
+    text = _STATUS_ALIASES.get(text, text)
     if text not in RUN_STATUSES:
         raise ValidationError(
             "status", "/".join(RUN_STATUSES), f"status {status!r} is not one of {RUN_STATUSES}", run

@@ -1,4 +1,9 @@
-"""``runstream runs | history | compare | sql | artifacts``: the query layer on the command line."""
+"""``runstream runs | history | compare | sql | artifacts``: the query layer on the command line.
+
+Every listing takes ``--output table|json|csv`` and ``--columns`` (see
+:mod:`runstream.query.listing`): cells are never cut, and a narrow terminal gets readable
+default columns.
+"""
 
 from __future__ import annotations
 
@@ -7,17 +12,27 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import click
 import pyarrow as pa
-from rich.console import Console
-from rich.table import Table
 
 from runstream.core.settings import Settings
 from runstream.query.engine import QueryEngine
+from runstream.query.listing import (
+    columns_option,
+    default_columns,
+    emit,
+    output_option,
+    parse_columns,
+)
 from runstream.query.plots import plot_histories
+from runstream.query.runs import Run
 
 DEFAULT_PLOT_POINTS = 2000
+RUN_COLUMNS = ("run_id", "name", "collection", "status", "start", "end", "params", "metrics")
+NARROW_RUN_COLUMNS = ("run_id", "name", "collection", "status", "start", "metrics")
+ARTIFACT_COLUMNS = ("path", "size", "media_type", "sha256", "uri")
 
 _tracking = click.option(
     "--tracking-uri", default=None, help="Overrides RUNSTREAM_TRACKING_URI (kafka://host:port)."
@@ -39,46 +54,63 @@ def _time(us: int | None) -> str:
     return datetime.fromtimestamp(us / 1e6, UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
-def _print_table(table: pa.Table, title: str | None = None) -> None:
-    view = Table(title=title)
-    for name in table.column_names:
-        view.add_column(name)
-    for row in table.to_pylist():
-        view.add_row(*("" if value is None else str(value) for value in row.values()))
-    Console().print(view)
+def _print_table(
+    table: pa.Table,
+    output: str = "table",
+    columns: str | None = None,
+    title: str | None = None,
+) -> None:
+    emit(table.to_pylist(), parse_columns(columns) or table.column_names, output, title)
+
+
+def run_row(run: Run) -> dict[str, Any]:
+    """The columns of one run in a listing: its attributes, ``params``/``metrics``/``tags``/
+    ``labels`` as whole mappings, and each of them alone as ``params.<key>`` and so on."""
+    row: dict[str, Any] = {
+        "run_id": run.run_id,
+        "name": run.name,
+        "collection": run.collection,
+        "status": run.status,
+        "start": _time(run.start_time_us),
+        "end": _time(run.end_time_us),
+        "params": dict(run.params),
+        "metrics": {k: m.value for k, m in run.metrics.items()},
+        "tags": dict(run.tags),
+        "labels": dict(run.labels),
+    }
+    for kind in ("params", "metrics", "tags", "labels"):
+        row.update({f"{kind}.{k}": v for k, v in row[kind].items()})
+    return row
 
 
 @click.command()
 @click.argument("filter", required=False)
 @click.option("--order-by", multiple=True, help="e.g. 'metrics.loss ASC' (repeatable).")
 @click.option("--max-results", default=100, show_default=True, type=int)
+@output_option
+@columns_option
 @_tracking
 @_store
 def runs(
     filter: str | None,
     order_by: tuple[str, ...],
     max_results: int,
+    output: str,
+    columns: str | None,
     tracking_uri: str | None,
     store: str | None,
 ) -> None:
     """List the runs matching FILTER (e.g. "params.lr > 0.01 AND status = 'FINISHED'")."""
     with _engine(tracking_uri, store) as engine:
         found = engine.search_runs(filter, order_by, max_results)
-    view = Table(title=f"{len(found)} run(s)")
-    for name in ("run_id", "name", "collection", "status", "start", "end", "params", "metrics"):
-        view.add_column(name)
-    for run in found:
-        view.add_row(
-            run.run_id,
-            run.name or "",
-            run.collection or "",
-            run.status or "",
-            _time(run.start_time_us),
-            _time(run.end_time_us),
-            ", ".join(f"{k}={v}" for k, v in sorted(run.params.items())),
-            ", ".join(f"{k}={m.value:.6g}" for k, m in sorted(run.metrics.items())),
+    chosen = parse_columns(columns)
+    if chosen is None:
+        chosen = (
+            list(RUN_COLUMNS)
+            if output != "table"
+            else default_columns(RUN_COLUMNS, NARROW_RUN_COLUMNS)
         )
-    Console().print(view)
+    emit([run_row(run) for run in found], chosen, output, f"{len(found)} run(s)")
 
 
 @click.command()
@@ -89,6 +121,8 @@ def runs(
 @click.option("--max-points", type=int, default=None, help="Downsample to this many buckets.")
 @click.option("--csv", "csv_path", type=click.Path(dir_okay=False, path_type=Path), default=None)
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False, path_type=Path), default=None)
+@output_option
+@columns_option
 @_tracking
 @_store
 def history(
@@ -99,6 +133,8 @@ def history(
     max_points: int | None,
     csv_path: Path | None,
     plot_path: Path | None,
+    output: str,
+    columns: str | None,
     tracking_uri: str | None,
     store: str | None,
 ) -> None:
@@ -126,7 +162,7 @@ def history(
             writer.writerows(row.values() for row in table.to_pylist())
         click.echo(f"wrote {table.num_rows} rows to {csv_path}")
     if csv_path is None and plot_path is None:
-        _print_table(table, f"{run_id} {key}: {table.num_rows} point(s)")
+        _print_table(table, output, columns, f"{run_id} {key}: {table.num_rows} point(s)")
 
 
 @click.command()
@@ -157,14 +193,21 @@ def compare(
 @click.command()
 @click.argument("statement")
 @click.option("--param", "params", multiple=True, help="A value for the next ? placeholder.")
+@output_option
+@columns_option
 @_tracking
 @_store
 def sql(
-    statement: str, params: tuple[str, ...], tracking_uri: str | None, store: str | None
+    statement: str,
+    params: tuple[str, ...],
+    output: str,
+    columns: str | None,
+    tracking_uri: str | None,
+    store: str | None,
 ) -> None:
     """Run a SQL STATEMENT over the views runs, params, tags, labels, metrics, metric_history."""
     with _engine(tracking_uri, store) as engine:
-        _print_table(engine.sql(statement, list(params)))
+        _print_table(engine.sql(statement, list(params)), output, columns)
 
 
 @click.command()
@@ -177,12 +220,16 @@ def sql(
     default=None,
     help="Copy the artifacts (checked against their sha256) into this folder.",
 )
+@output_option
+@columns_option
 @_tracking
 @_store
 def artifacts(
     run_id: str,
     path: str | None,
     destination: Path | None,
+    output: str,
+    columns: str | None,
     tracking_uri: str | None,
     store: str | None,
 ) -> None:
@@ -193,15 +240,15 @@ def artifacts(
             local = engine.download_artifacts(run_id, path, destination)
             click.echo(f"downloaded {len(found)} file(s) to {local}")
             return
-    view = Table(title=f"{run_id}: {len(found)} artifact(s)")
-    for name in ("path", "size", "media type", "sha256", "uri"):
-        view.add_column(name)
-    for artifact in found:
-        view.add_row(
-            artifact.path,
-            str(artifact.size),
-            artifact.media_type,
-            artifact.sha256[:12],
-            artifact.uri,
-        )
-    Console().print(view)
+    rows = [
+        {
+            "path": a.path,
+            "size": a.size,
+            "media_type": a.media_type,
+            "sha256": a.sha256,
+            "uri": a.uri,
+        }
+        for a in found
+    ]
+    chosen = parse_columns(columns) or list(ARTIFACT_COLUMNS)
+    emit(rows, chosen, output, f"{run_id}: {len(found)} artifact(s)")
