@@ -88,7 +88,7 @@ class Run:
             ValidationError: the key, value, step or timestamp breaks its rule.
             RunEndedError: the run has ended.
         """
-        if key not in self._valid_keys:
+        if type(key) is not str or key not in self._valid_keys:
             self._keys.check(key, "key", self.run_id)
         if type(value) is not float:
             value = check.metric_value(value, key, self.run_id)
@@ -140,7 +140,9 @@ class Run:
         self, key: Any, value: Any, step: Any, timestamp: Any
     ) -> tuple[str, float, int, int]:
         return (
-            key if key in self._valid_keys else self._keys.check(key, "key", self.run_id),
+            key
+            if type(key) is str and key in self._valid_keys
+            else self._keys.check(key, "key", self.run_id),
             check.metric_value(value, str(key), self.run_id),
             check.step_value(step, self.run_id),
             int(time.time() * 1000)
@@ -180,7 +182,7 @@ class Run:
                 ParamLogged(
                     check.check_key(k, "key", self.run_id), check.param_value(v, self.run_id)
                 )
-                for k, v in check.flatten(params).items()
+                for k, v in check.flatten(params, run_id=self.run_id).items()
             ]
         )
 

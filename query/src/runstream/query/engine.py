@@ -239,7 +239,7 @@ class QueryEngine:
         """
         chosen = self.list_artifacts(run_id, path)
         destination = Path(dst)
-        download(self._fs, run_id, chosen, destination)
+        download(self._fs, self._root, run_id, chosen, destination)
         return destination if path is None else destination / path.rstrip("/")
 
     def search_runs(
