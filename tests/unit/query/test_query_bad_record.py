@@ -60,3 +60,18 @@ def test_a_malformed_message_breaks_no_read(tmp_path: Path) -> None:
             total = engine.sql("SELECT count(*) AS n FROM metric_history").to_pylist()
             assert total == [{"n": 10_000}]
             assert sorted(r.run_id for r in engine.search_runs()) == ["r-1", "r-2"]
+
+
+def test_runs_shows_ten_metrics_per_run_and_counts_the_rest(tmp_path: Path) -> None:
+    settings = Settings.resolve(f"file://{tmp_path / 'tracking'}", environ={})
+    client = Client(settings=settings, spill_dir=tmp_path / "spill")
+    run = client.start_run(run_id="wide", capture_code=False)
+    run.log_metrics({f"m{i:03d}": float(i) for i in range(300)})
+    run.end()
+    client.close()
+    result = CliRunner().invoke(
+        query_cli.runs, ["--tracking-uri", str(settings.tracking_uri)], env={"COLUMNS": "1000"}
+    )
+    assert result.exit_code == 0, result.output
+    assert "+290 more" in result.output
+    assert "m299" not in result.output

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -48,6 +48,22 @@ def _print_table(table: pa.Table, title: str | None = None) -> None:
     Console().print(view)
 
 
+CELL_ITEMS = 10
+"""Params or metrics shown per run by ``runs`` (a run may have a million metric keys)."""
+
+
+def _cell(items: Iterable[str]) -> str:
+    """The first :data:`CELL_ITEMS` items, then how many more there are."""
+    shown: list[str] = []
+    more = 0
+    for item in items:
+        if len(shown) < CELL_ITEMS:
+            shown.append(item)
+        else:
+            more += 1
+    return ", ".join(shown) + (f", +{more} more" if more else "")
+
+
 @click.command()
 @click.argument("filter", required=False)
 @click.option("--order-by", multiple=True, help="e.g. 'metrics.loss ASC' (repeatable).")
@@ -75,8 +91,8 @@ def runs(
             run.status or "",
             _time(run.start_time_us),
             _time(run.end_time_us),
-            ", ".join(f"{k}={v}" for k, v in sorted(run.params.items())),
-            ", ".join(f"{k}={m.value:.6g}" for k, m in sorted(run.metrics.items())),
+            _cell(f"{k}={v}" for k, v in sorted(run.params.items())),
+            _cell(f"{k}={m.value:.6g}" for k, m in sorted(run.metrics.items())),
         )
     Console().print(view)
 
