@@ -1,7 +1,10 @@
 """Input rules of every SDK call: checked on the caller's thread, before anything is queued.
 
 The limits themselves are the contract's (:mod:`runstream.contract.limits`): the readers of
-the event log refuse the same things.
+the event log refuse the same things. A run may log any number of metric keys; the run state
+published on ``runstream.runs`` carries the latest values of the first 2,000 keys by name
+(``MAX_STATE_METRIC_KEYS``) and says ``metrics_truncated`` past that; every key stays in the
+history and in the query layer's ``metrics`` view.
 
 Each check raises :class:`ValidationError` naming the field and the limit; a rejected call
 leaves the run's earlier events untouched.

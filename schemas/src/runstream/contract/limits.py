@@ -29,3 +29,10 @@ MAX_SEQUENCE = INT64_MAX
 TIMESTAMP_MS_RANGE = (631_152_000_000, 7_258_118_400_000)
 """Plausible metric timestamps in milliseconds since the epoch: 1990-01-01 to 2200-01-01.
 A time in seconds falls below it, one in µs or ns above it."""
+MAX_STATE_METRIC_KEYS = 2_000
+"""Metric summaries a run state message carries: those of the least keys by name. A run may
+log any number of keys; past this one its state on ``runstream.runs`` (and in the
+processor's table) says ``metrics_truncated`` and the store's ``metrics`` view has every
+key. Keeping the least keys is a projection the reducer commutes with, so the processor's
+state stays exact for the keys it keeps. With keys of at most 250 characters a message's
+metrics stay under about 650 kB."""
