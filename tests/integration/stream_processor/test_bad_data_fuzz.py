@@ -17,9 +17,10 @@ from hypothesis import strategies as st
 from runstream.compactor.snapshots import Snapshots
 from runstream.compactor.store import Store
 from runstream.compactor.worker import Compactor
-from runstream.contract import Codec
+from runstream.contract import Codec, EventBatch, MetricColumns, Producer
 from runstream.contract.deadletter import REASON
 from runstream.contract.layout import METRICS_DIR
+from runstream.contract.state import decode_state
 from runstream.core.filesystem import open_store
 from runstream.core.settings import Settings
 from runstream.core.source import KafkaSource
@@ -27,7 +28,7 @@ from runstream.core.topics import Topics
 from runstream.query.tail import KafkaEventLog, Tail
 from tests.fuzzing import points_of, traffic
 
-from .conftest import Item, Worker, produce, wait_for_runs
+from .conftest import Item, Worker, live_runs, produce, wait_for_runs
 from .test_processor import _dead_letters
 
 pytestmark = pytest.mark.integration
@@ -89,3 +90,19 @@ def test_bad_messages_stop_no_reader_and_hide_no_good_point(
         assert tail.skipped == len(bad)
     finally:
         tail.close()
+
+
+def test_a_run_with_30000_metric_keys_reaches_the_runs_topic(
+    kafka_settings: Settings, topics: Topics, start_worker: Worker
+) -> None:
+    batches = []
+    for part in range(10):
+        keys = [f"metric/{part:02d}/{i:05d}" for i in range(3000)]
+        columns = MetricColumns(keys, list(range(3000)), [1] * 3000, [1.0] * 3000, [1] * 3000)
+        batches.append(EventBatch("wide", Producer("p", "h", 1), part * 3000, (), columns))
+    produce(kafka_settings, batches)
+    worker = start_worker("w1")
+    wait_for_runs(kafka_settings, batches)
+    assert worker.poll() is None, "the processor exited"
+    state = decode_state(Codec(), live_runs(kafka_settings)["wide"])
+    assert state.metrics_truncated and len(state.metrics) == 2000
