@@ -26,10 +26,10 @@ from bench_replay import delete_topics, produce_workload, rate, settings_for
 from confluent_kafka import Consumer, TopicPartition
 
 from runstream.contract import Codec
+from runstream.contract.deadletter import DeadLetter, read_message
 from runstream.contract.state import RunState, apply_batch, encode_state
 from runstream.core.settings import Settings
 from runstream.core.topics import Topics
-from runstream.processor.dlq import DeadLetter, read_message
 from runstream.processor.synthetic import workload
 
 ROOT = Path(__file__).parents[1]

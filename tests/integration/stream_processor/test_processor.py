@@ -13,11 +13,11 @@ import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 
 from runstream.contract import Codec, EventBatch, encode_batch
+from runstream.contract.deadletter import OFFSET, PARTITION, REASON, TOPIC
 from runstream.contract.state import decode_state, encode_state
 from runstream.core.settings import Settings
 from runstream.core.source import read_topic
 from runstream.core.topics import Topics
-from runstream.processor.dlq import OFFSET, PARTITION, REASON, TOPIC
 from runstream.processor.replay import live_states
 from runstream.processor.synthetic import workload
 

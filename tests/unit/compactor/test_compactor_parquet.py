@@ -129,3 +129,19 @@ def test_metric_files_delta_encode_integers_and_read_back_equal() -> None:
     assert "DELTA_BINARY_PACKED" in encodings["offset"]
     assert metadata.column(0).compression == "ZSTD"
     assert decode(data, "x").equals(table)
+
+
+def test_a_merge_of_many_keys_sorts_instead_of_slicing_and_equals_the_sort() -> None:
+    # 12,000 keys over two files: more slices than _joined_by_key builds (one Arrow table
+    # each made a 1M-key run's merge take gigabytes); the sort gives the same table
+    names = [f"k{i:05d}" for i in range(6000)]
+    files = [
+        [chunk(names, list(range(6000)), [0] * 6000, "p", 0, 0)],
+        [chunk(names[::-1], list(range(6000)), [1] * 6000, "p", 6000, 1)],
+    ]
+    tables = [points_table(f) for f in files]
+    assert _joined_by_key(tables) is None
+    expected = unsorted([c for f in files for c in f]).sort_by(
+        [*SORT_KEYS, ("producer_id", "ascending"), ("sequence", "ascending")]
+    )
+    assert merge_tables(tables, distinct=True).equals(expected)

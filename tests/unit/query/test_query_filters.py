@@ -65,3 +65,12 @@ def test_order_by() -> None:
     assert compiled.params == ("loss",)
     with pytest.raises(FilterError):
         compile_order(["name; DROP TABLE runs"])
+
+
+def test_3000_nested_parentheses_are_a_filter_error_not_a_recursion_error() -> None:
+    from runstream.query.exceptions import FilterError
+    from runstream.query.filters import compile_filter
+
+    with pytest.raises(FilterError, match="nested more than 50"):
+        compile_filter("(" * 3000 + "status = 'FINISHED'" + ")" * 3000)
+    assert compile_filter("(" * 50 + "status = 'FINISHED'" + ")" * 50).sql

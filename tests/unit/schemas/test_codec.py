@@ -185,6 +185,7 @@ def test_released_versions_are_never_edited() -> None:
         ("event_batch", 2): V2_FINGERPRINT_HEX,
         ("run_state", 1): "4d4322120ca5735d",
         ("run_state", 2): "a24382bb4fd679ed",
+        ("run_state", 3): "e7d4dfe53fbf6889",
     }
     for version in versions.all_versions():
         if (version.name, version.version) in frozen:

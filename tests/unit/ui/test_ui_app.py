@@ -3,9 +3,11 @@ ground truth; bad parameters get 4xx answers naming the parameter."""
 
 from __future__ import annotations
 
+import pytest
 from starlette.testclient import TestClient
 
 from runstream.core.settings import Settings
+from runstream.tracking import Client
 from runstream.ui import Backend, create_app
 from tests.unit.ui.conftest import spike
 
@@ -107,3 +109,36 @@ def test_token_is_required_when_set(ui_settings: Settings) -> None:
         page = client.get("/compare?token=s3cret&run=ui-1", follow_redirects=False)
         assert page.status_code == 303 and page.headers["location"] == "/compare?run=ui-1"
         assert client.get("/api/runs").status_code == 200  # the cookie set by the redirect
+
+
+@pytest.mark.parametrize("depth", [2_000, 51])
+def test_a_filter_nested_too_deep_is_a_400_naming_the_filter(
+    client: TestClient, depth: int
+) -> None:
+    text = "(" * depth + "status = 'FINISHED'" + ")" * depth
+    response = client.get("/api/runs", params={"filter": text})
+    assert response.status_code == 400
+    assert response.json()["field"] == "filter"
+    assert "nested more than 50" in response.json()["message"]
+    nested = "(" * 50 + "status = 'FINISHED'" + ")" * 50
+    found = client.get("/api/runs", params={"filter": nested}).json()
+    assert [run["run_id"] for run in found["runs"]] == ["ui-2"]
+
+
+def test_negative_and_extreme_steps_chart_in_the_ui(ui_settings: Settings) -> None:
+    writer = Client(settings=ui_settings)
+    run = writer.start_run(run_id="ui-neg", capture_code=False)
+    steps = [-(2**63), -1, *range(0, 5000, 3), 2**63 - 1]
+    for step in steps:
+        run.log_metric("loss", 1.0, step=step)
+    run.end()
+    writer.close()
+    app = create_app(Backend.from_settings(ui_settings))
+    with TestClient(app, base_url="http://127.0.0.1") as client:
+        for max_points in (10, 5000):
+            response = client.get(
+                "/api/history", params={"run": "ui-neg", "key": "loss", "max_points": max_points}
+            )
+            assert response.status_code == 200, response.text
+            body = response.json()
+            assert body["step"][-1] == 2**63 - 1 and min(body["step"]) <= -1

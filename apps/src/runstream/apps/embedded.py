@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from pathlib import Path
 
 from runstream.compactor.snapshots import Snapshots
 from runstream.compactor.store import Store
 from runstream.compactor.worker import Compactor
 from runstream.contract.codec import Codec
+from runstream.core.deadletters import FILE_NAME, DeadLetterFile
 from runstream.core.filesystem import open_store
 from runstream.core.logsource import LocalLogSource, events_folder
 from runstream.core.settings import Settings
@@ -27,6 +29,7 @@ class ProcessResult:
     points: int
     files: int
     merges: int
+    dead_letters: int = 0
 
 
 def process(settings: Settings, group: str = "compactor") -> ProcessResult:
@@ -39,11 +42,19 @@ def process(settings: Settings, group: str = "compactor") -> ProcessResult:
         CompactorError: the store cannot be written.
     """
 
-    source = LocalLogSource(events_folder(settings), group)
+    folder = events_folder(settings)
+    source = LocalLogSource(folder, group)
     fs, root = open_store(settings)
     store = Store(fs, root)
     codec = Codec()
-    worker = Compactor(source, store, codec, snapshots=Snapshots(store, codec))
+    worker = Compactor(
+        source,
+        store,
+        codec,
+        snapshots=Snapshots(store, codec),
+        dead_letters=DeadLetterFile(dead_letter_path(settings)),
+        topic=str(folder),
+    )
     while worker.step() > 0:
         pass
     worker.flush(force=True)
@@ -52,4 +63,9 @@ def process(settings: Settings, group: str = "compactor") -> ProcessResult:
     logger.info(
         "processed %d records (%d points) into %d files", stats.records, stats.points, stats.files
     )
-    return ProcessResult(stats.records, stats.points, stats.files, stats.merges)
+    return ProcessResult(stats.records, stats.points, stats.files, stats.merges, stats.skipped)
+
+
+def dead_letter_path(settings: Settings) -> Path:
+    """The embedded mode's dead-letter file: beside the event log's folder."""
+    return events_folder(settings).parent / FILE_NAME

@@ -22,6 +22,13 @@ def process(tracking_uri: str | None, store: str | None) -> None:
         f"processed {result.records} batches: {result.points} metric points into "
         f"{result.files} files ({result.merges} merged) under {settings.store}"
     )
+    if result.dead_letters:
+        from runstream.apps.embedded import dead_letter_path
+
+        click.echo(
+            f"refused {result.dead_letters} batches (reasons in {dead_letter_path(settings)})",
+            err=True,
+        )
 
 
 @click.command("sync")

@@ -29,10 +29,9 @@ from runstream.compactor.snapshots import Snapshots
 from runstream.compactor.store import Store
 from runstream.compactor.writes import WriteQueue
 from runstream.contract.codec import Codec
-from runstream.contract.columns import read_message
+from runstream.contract.columns import read_checked
+from runstream.contract.deadletter import DeadLetter
 from runstream.contract.events import EventBatch, RunEnded
-from runstream.contract.exceptions import DecodeError, UnsafeRunIdError
-from runstream.contract.identifiers import check_run_id
 from runstream.contract.layout import (
     live_files,
     merged_name,
@@ -49,6 +48,7 @@ from runstream.contract.parquet import (
     points_and_rollup,
     rollup_table,
 )
+from runstream.core.deadletters import DeadLetterSink
 from runstream.core.source import EventSource, Record, SourceError
 
 logger = logging.getLogger(__name__)
@@ -103,6 +103,9 @@ class Compactor:
         config: batching settings.
         snapshots: writes run state snapshots; None to write metric files only.
         stop: set it to make :meth:`run` return (after a last flush and commit).
+        dead_letters: where refused messages go; None to count them only (in Kafka mode the
+            processor dead-letters the same messages).
+        topic: the name of what is read, for dead letters' headers.
     """
 
     def __init__(
@@ -113,8 +116,12 @@ class Compactor:
         config: CompactorConfig | None = None,
         snapshots: Snapshots | None = None,
         stop: threading.Event | None = None,
+        dead_letters: DeadLetterSink | None = None,
+        topic: str = "events",
     ) -> None:
         self.source = source
+        self.dead_letters = dead_letters
+        self.topic = topic
         self.store = store
         self.codec = codec
         self.config = config or CompactorConfig()
@@ -223,15 +230,13 @@ class Compactor:
     def _take(self, record: Record, now: float) -> None:
         self.stats.records += 1
         self._position[record.partition] = record.offset + 1
-        try:
-            batch, columns = read_message(self.codec, record.value)
-            check_run_id(batch.run_id)
-        except (DecodeError, UnsafeRunIdError) as error:
-            self.stats.skipped += 1
-            logger.warning(
-                "skipping partition %d offset %d: %s", record.partition, record.offset, error
-            )
+        read = read_checked(
+            self.codec, self.topic, record.partition, record.offset, record.key, record.value
+        )
+        if isinstance(read, DeadLetter):
+            self._refuse(read)
             return
+        batch, columns = read
         key = (record.partition, batch.run_id)
         buffer = self._buffer(key)
         chunk = chunk_of(batch, columns, record.partition, record.offset, buffer.seen)
@@ -245,6 +250,21 @@ class Compactor:
             self._write(key, buffer)  # at once: file boundaries never depend on poll sizes
             if ended:  # late points of the run start a new buffer from the store
                 del self._buffers[key]
+
+    def _refuse(self, letter: DeadLetter) -> None:
+        """Count a refused message (the same check as the processor's) and send it to the
+        dead letters when this worker has them (the embedded pipeline)."""
+        self.stats.skipped += 1
+        logger.warning(
+            "refusing %s[%d]@%d: %s: %s",
+            letter.topic,
+            letter.partition,
+            letter.offset,
+            letter.reason,
+            letter.message,
+        )
+        if self.dead_letters is not None:
+            self.dead_letters.send(letter.key, letter.value, letter.headers())
 
     def _take_events(self, buffer: RunBuffer, batch: EventBatch, offset: int, now: float) -> None:
         if self.snapshots is not None:

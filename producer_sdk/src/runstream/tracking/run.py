@@ -97,7 +97,7 @@ class Run:
             ValidationError: the key, value, step or timestamp breaks its rule.
             RunEndedError: the run has ended.
         """
-        if key not in self._valid_keys:
+        if type(key) is not str or key not in self._valid_keys:
             self._keys.check(key, "key", self.run_id)
         if type(value) is not float:
             value = check.metric_value(value, key, self.run_id)
@@ -149,7 +149,9 @@ class Run:
         self, key: Any, value: Any, step: Any, timestamp: Any
     ) -> tuple[str, float, int, int]:
         return (
-            key if key in self._valid_keys else self._keys.check(key, "key", self.run_id),
+            key
+            if type(key) is str and key in self._valid_keys
+            else self._keys.check(key, "key", self.run_id),
             check.metric_value(value, str(key), self.run_id),
             check.step_value(step, self.run_id),
             int(time.time() * 1000)
@@ -194,7 +196,7 @@ class Run:
                     check.check_key(k, field, self.run_id, key_limit),
                     check.param_value(v, self.run_id),
                 )
-                for k, v in check.flatten(params).items()
+                for k, v in check.flatten(params, run_id=self.run_id).items()
             ]
         )
 
@@ -207,7 +209,7 @@ class Run:
             RunEndedError: the run has ended.
         """
         self._log_params(
-            _as_mapping(parameters, "parameters", self.run_id), "name", check.MAX_SAP_NAME_LENGTH
+            _as_mapping(parameters, "parameters", self.run_id), "name", check.MAX_PARAM_KEY_LENGTH
         )
 
     def set_tag(self, key: str, value: Any) -> None:

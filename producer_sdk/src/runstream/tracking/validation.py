@@ -1,5 +1,11 @@
 """Input rules of every SDK call: checked on the caller's thread, before anything is queued.
 
+The limits themselves are the contract's (:mod:`runstream.contract.limits`): the readers of
+the event log refuse the same things. A run may log any number of metric keys; the run state
+published on ``runstream.runs`` carries the latest values of the first 2,000 keys by name
+(``MAX_STATE_METRIC_KEYS``) and says ``metrics_truncated`` past that; every key stays in the
+history and in the query layer's ``metrics`` view.
+
 Each check raises :class:`ValidationError` naming the field and the limit; a rejected call
 leaves the run's earlier events untouched.
 """
@@ -9,23 +15,23 @@ from __future__ import annotations
 import math
 import numbers
 import operator
-import re
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
 from runstream.contract.exceptions import UnsafeRunIdError
 from runstream.contract.identifiers import check_run_id
+from runstream.contract.limits import KEY_CHARACTERS as KEY_CHARACTERS
+from runstream.contract.limits import KEY_PATTERN
+from runstream.contract.limits import MAX_KEY_LENGTH as MAX_KEY_LENGTH
+from runstream.contract.limits import MAX_PARAM_KEY_LENGTH as MAX_PARAM_KEY_LENGTH
+from runstream.contract.limits import MAX_PARAM_LENGTH as MAX_PARAM_LENGTH
+from runstream.contract.limits import MAX_TAG_LENGTH as MAX_TAG_LENGTH
+from runstream.contract.limits import STEP_RANGE as STEP_RANGE
+from runstream.contract.limits import TIMESTAMP_MS_RANGE as TIMESTAMP_MS_RANGE
 from runstream.tracking.exceptions import ValidationError
 
-MAX_KEY_LENGTH = 250
-MAX_SAP_NAME_LENGTH = 256
-"""SAP's limit on a parameter name (``log_parameters``); every other key keeps 250."""
-MAX_PARAM_LENGTH = 6000
-MAX_TAG_LENGTH = 5000
-KEY_CHARACTERS = "[A-Za-z0-9_\\-./ :]"
-STEP_RANGE = (-(2**63), 2**63 - 1)
-_KEY = re.compile(r"[A-Za-z0-9_\-./ :]+")
+_KEY = KEY_PATTERN
 RUN_STATUSES = ("FINISHED", "FAILED", "KILLED")
 _STATUS_ALIASES = {"SUCCEEDED": "FINISHED", "DONE": "FINISHED", "STOPPED": "KILLED"}
 """Polyaxon's end statuses, as Runstream's."""
@@ -43,7 +49,10 @@ def check_key(
     """
     if not isinstance(key, str) or not key:
         raise ValidationError(
-            field, "non-empty string", f"must be a non-empty string, got {key!r}", run_id
+            field,
+            "non-empty string",
+            f"must be a non-empty string, got {type(key).__name__} {f'{key!r}'[:40]}",
+            run_id,
         )
     if len(key) > limit:
         raise ValidationError(
@@ -91,15 +100,34 @@ def metric_value(value: Any, key: str = "value", run_id: str | None = None) -> f
             element, complex numbers).
     """
     if isinstance(value, numbers.Real):  # int, float, bool, numpy real scalars, Fraction
-        return float(value)
+        try:
+            return float(value)
+        except OverflowError as error:
+            raise _too_large(value, key, run_id) from error
     ndim = getattr(value, "ndim", None)
     if ndim == 0 and not isinstance(value, str | bytes):
         try:
             result = float(value)
+        except OverflowError as error:
+            raise _too_large(value, key, run_id) from error
         except (TypeError, ValueError) as error:
             raise _not_numeric(value, key, run_id) from error
         return result
     raise _not_numeric(value, key, run_id)
+
+
+def _too_large(value: Any, key: str, run_id: str | None) -> ValidationError:
+    shown = (
+        f"{value!r}"[:40]
+        if not isinstance(value, int)
+        else f"an integer of {value.bit_length()} bits"
+    )
+    return ValidationError(
+        "value",
+        "a real number within the float64 range (about ±1.8e308)",
+        f"metric {key!r} value {shown} does not fit a float64",
+        run_id,
+    )
 
 
 def _not_numeric(value: Any, key: str, run_id: str | None) -> ValidationError:
@@ -140,7 +168,8 @@ def timestamp_ms(timestamp: Any, run_id: str | None = None) -> int:
     """``timestamp`` (milliseconds since the epoch) as an int.
 
     Raises:
-        ValidationError: not a non-negative integer, float or datetime within 64 bits.
+        ValidationError: not an integer, float or datetime, or outside the plausible range
+            of milliseconds (1990 to 2200: a time in seconds, µs or ns is refused).
     """
     if isinstance(timestamp, datetime):
         timestamp = int(timestamp.timestamp() * 1000)
@@ -154,9 +183,18 @@ def timestamp_ms(timestamp: Any, run_id: str | None = None) -> int:
             run_id,
         )
     result = int(timestamp)
-    if not 0 <= result <= STEP_RANGE[1]:
+    low, high = TIMESTAMP_MS_RANGE
+    if not low <= result <= high:
+        unit = "seconds" if result < low and result > low // 1000 else None
+        if result > high:
+            unit = "µs" if result <= high * 1000 else "ns" if result <= high * 10**6 else None
+        hint = f" (it looks like {unit})" if unit else ""
         raise ValidationError(
-            "timestamp", "0 to 2**63-1", f"timestamp {result} is outside 0..2**63-1", run_id
+            "timestamp",
+            f"milliseconds since the epoch, {low} to {high} (1990 to 2200)",
+            f"timestamp {result} is not a plausible time in milliseconds since the epoch"
+            f"{hint}: give milliseconds (ms)",
+            run_id,
         )
     return result
 
@@ -167,7 +205,12 @@ def text_value(value: Any, field: str, limit: int, run_id: str | None = None) ->
     Raises:
         ValidationError: longer than ``limit`` after ``str()``.
     """
-    text = value if isinstance(value, str) else str(value)
+    try:
+        text = value if isinstance(value, str) else str(value)
+    except RecursionError as error:
+        raise ValidationError(
+            field, "a value str() can print", "the value is nested too deeply to print", run_id
+        ) from error
     if len(text) > limit:
         raise ValidationError(
             field,
@@ -236,13 +279,33 @@ def log_level(level: Any, run: str | None = None) -> str:
     return text
 
 
-def flatten(params: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    """Nested mappings flattened to dotted keys: ``{"a": {"b": 1}}`` -> ``{"a.b": 1}``."""
+def flatten(
+    params: Mapping[str, Any], prefix: str = "", run_id: str | None = None
+) -> dict[str, Any]:
+    """Nested mappings flattened to dotted keys: ``{"a": {"b": 1}}`` -> ``{"a.b": 1}``.
+
+    Raises:
+        ValidationError: ``params`` is not a mapping, or a dotted key grows past 250
+            characters (so nesting is bounded: a mapping in itself, or 1,000 levels deep,
+            is refused, never a RecursionError).
+    """
+    if not isinstance(params, Mapping):
+        raise ValidationError(
+            "params", "a mapping", f"params {type(params).__name__} is not a mapping", run_id
+        )
     flat: dict[str, Any] = {}
     for key, value in params.items():
         name = f"{prefix}.{key}" if prefix else str(key)
         if isinstance(value, Mapping):
-            flat.update(flatten(value, name))
+            if len(name) >= MAX_KEY_LENGTH:
+                raise ValidationError(
+                    "params",
+                    f"dotted keys of at most {MAX_KEY_LENGTH} characters",
+                    f"params nested too deeply: {name[:40]!r}... reaches {len(name)} "
+                    f"characters before its last level (at most {MAX_KEY_LENGTH})",
+                    run_id,
+                )
+            flat.update(flatten(value, name, run_id))
         else:
             flat[name] = value
     return flat

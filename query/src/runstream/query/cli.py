@@ -8,7 +8,7 @@ default columns.
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,6 +20,7 @@ import pyarrow as pa
 from runstream.core.settings import Settings
 from runstream.query.engine import QueryEngine
 from runstream.query.listing import (
+    cell,
     columns_option,
     default_columns,
     emit,
@@ -63,24 +64,58 @@ def _print_table(
     emit(table.to_pylist(), parse_columns(columns) or table.column_names, output, title)
 
 
-def run_row(run: Run) -> dict[str, Any]:
-    """The columns of one run in a listing: its attributes, ``params``/``metrics``/``tags``/
-    ``labels`` as whole mappings, and each of them alone as ``params.<key>`` and so on."""
-    row: dict[str, Any] = {
+def run_row(run: Run, columns: Sequence[str], whole: bool) -> dict[str, Any]:
+    """The ``columns`` of one run in a listing: its attributes; ``params``, ``metrics``,
+    ``tags`` and ``labels`` whole (``whole``, for JSON and CSV) or as a cell of their first
+    :data:`CELL_ITEMS` items and a count of the rest (a table); and each key alone as
+    ``params.<key>``, ``metrics.<key>`` and so on. Only the columns asked for are built, so a
+    run with a million metric keys costs what its shown columns cost."""
+    return {name: _run_value(run, name, whole) for name in columns}
+
+
+def _run_value(run: Run, name: str, whole: bool) -> Any:
+    attributes: dict[str, Any] = {
         "run_id": run.run_id,
         "name": run.name,
         "collection": run.collection,
         "status": run.status,
-        "start": _time(run.start_time_us),
-        "end": _time(run.end_time_us),
-        "params": dict(run.params),
-        "metrics": {k: m.value for k, m in run.metrics.items()},
-        "tags": dict(run.tags),
-        "labels": dict(run.labels),
     }
-    for kind in ("params", "metrics", "tags", "labels"):
-        row.update({f"{kind}.{k}": v for k, v in row[kind].items()})
-    return row
+    if name in attributes:
+        return attributes[name]
+    if name in ("start", "end"):
+        return _time(run.start_time_us if name == "start" else run.end_time_us)
+    kind, _, key = name.partition(".")
+    if kind == "metrics":
+        if key:
+            metric = run.metrics.get(key)
+            return None if metric is None else metric.value
+        if whole:
+            return {k: m.value for k, m in run.metrics.items()}
+        return _cell(f"{k}={cell(m.value)}" for k, m in sorted(run.metrics.items()))
+    mapping = {"params": run.params, "tags": run.tags, "labels": run.labels}.get(kind)
+    if mapping is None:
+        return None
+    if key:
+        return mapping.get(key)
+    if whole:
+        return dict(mapping)
+    return _cell(f"{k}={v}" for k, v in sorted(mapping.items()))
+
+
+CELL_ITEMS = 10
+"""Params or metrics shown per run by ``runs`` (a run may have a million metric keys)."""
+
+
+def _cell(items: Iterable[str]) -> str:
+    """The first :data:`CELL_ITEMS` items, then how many more there are."""
+    shown: list[str] = []
+    more = 0
+    for item in items:
+        if len(shown) < CELL_ITEMS:
+            shown.append(item)
+        else:
+            more += 1
+    return ", ".join(shown) + (f", +{more} more" if more else "")
 
 
 @click.command()
@@ -110,7 +145,8 @@ def runs(
             if output != "table"
             else default_columns(RUN_COLUMNS, NARROW_RUN_COLUMNS)
         )
-    emit([run_row(run) for run in found], chosen, output, f"{len(found)} run(s)")
+    rows = [run_row(run, chosen, whole=output != "table") for run in found]
+    emit(rows, chosen, output, f"{len(found)} run(s)")
 
 
 @click.command()

@@ -239,7 +239,7 @@ class QueryEngine:
         """
         chosen = self.list_artifacts(run_id, path)
         destination = Path(dst)
-        download(self._fs, run_id, chosen, destination)
+        download(self._fs, self._root, run_id, chosen, destination)
         return destination if path is None else destination / path.rstrip("/")
 
     def search_runs(
@@ -417,9 +417,13 @@ class QueryEngine:
                    min(min) AS min,
                    max(max) AS max
             FROM _rollups
-            GROUP BY ((block << {ROLLUP_BLOCK_BITS}) - $origin) // $width
+            GROUP BY (CAST(block AS HUGEINT) * {_BLOCK} - CAST($origin AS HUGEINT))
+                     // CAST($width AS HUGEINT)
             ORDER BY step"""
-        return cursor.sql(sql, params={"origin": origin, "width": width}).to_arrow_table()
+        # Steps span ±2**63: bucket arithmetic in 128 bits (a negative block cannot be
+        # left-shifted, a span can pass 2**63), the bounds passed as text.
+        params = {"origin": str(origin), "width": str(width)}
+        return cursor.sql(sql, params=params).to_arrow_table()
 
     def _downsample_points(self, table: pa.Table, increasing: bool, max_points: int) -> pa.Table:
         # Copies of an event are the same point: min, max and last need no dedupe. With
@@ -428,7 +432,8 @@ class QueryEngine:
         cursor = self._cursor()
         cursor.register("_points", table)
         sql = f"""
-            WITH span AS (SELECT min(step) AS first, (max(step) - min(step) + $n) // $n AS width
+            WITH span AS (SELECT CAST(min(step) AS HUGEINT) AS first,
+                                 (CAST(max(step) AS HUGEINT) - min(step) + $n) // $n AS width
                           FROM _points)
             SELECT min(step) AS first_step,
                    max(step) AS step,
@@ -437,7 +442,7 @@ class QueryEngine:
                    min(value) AS min,
                    max(value) AS max
             FROM _points, span
-            GROUP BY (step - span.first) // span.width
+            GROUP BY (CAST(step AS HUGEINT) - span.first) // span.width
             ORDER BY step"""
         return cursor.sql(sql, params={"n": max_points}).to_arrow_table()
 

@@ -125,12 +125,17 @@ def _tokenize(text: str) -> list[_Token]:
     return tokens
 
 
+MAX_NESTING = 50
+"""Parentheses a filter may nest (deeper ones are a FilterError, never a RecursionError)."""
+
+
 class _Parser:
     def __init__(self, text: str) -> None:
         self.text = text
         self.tokens = _tokenize(text)
         self.index = 0
         self.params: list[object] = []
+        self.depth = 0
 
     @property
     def current(self) -> _Token:
@@ -176,8 +181,12 @@ class _Parser:
 
     def parse_term(self) -> str:
         if self.current.kind == "punct" and self.current.text == "(":
+            if self.depth >= MAX_NESTING:
+                raise self.fail(f"parentheses nested more than {MAX_NESTING} deep")
             self.advance()
+            self.depth += 1
             inner = self.parse_or()
+            self.depth -= 1
             self.expect_punct(")")
             return inner
         return self.parse_comparison()

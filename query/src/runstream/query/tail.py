@@ -25,7 +25,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from runstream.contract import Codec, DecodeError, EventBatch, MetricLogged, decode_batch
+from runstream.contract import Codec, EventBatch, MetricLogged
+from runstream.contract.deadletter import DeadLetter, read_message
 from runstream.contract.state import RunState, apply_batch
 from runstream.core.locallog import read_log
 from runstream.core.logsource import events_folder
@@ -153,7 +154,10 @@ class Tail:
     def refresh(self) -> int:
         """Read every record appended since the last refresh; return how many were read.
 
-        Undecodable records are skipped with a warning (the processor dead-letters them).
+        Each record passes the readers' one check
+        (:func:`runstream.contract.deadletter.read_message`); a refused one is counted in
+        :attr:`skipped` and logged (the processor, or the embedded pipeline, dead-letters
+        it), never raised. What was read before a failure of the log itself is kept.
 
         Raises:
             SourceError, LocalLogError: the log cannot be read.
@@ -161,28 +165,37 @@ class Tail:
         with self._lock:
             count = 0
             pending: dict[str, list[tuple[Record, EventBatch]]] = {}
-            for record in self._log.read(self._next):
-                count += 1
-                self._next[record.partition] = record.offset + 1
-                try:
-                    batch = decode_batch(self._codec, record.value)
-                except DecodeError as error:
-                    self._skipped += 1
-                    logger.warning(
-                        "skipping undecodable record at partition %d offset %d of %r: %s",
-                        record.partition,
-                        record.offset,
-                        self._log,
-                        error,
-                    )
-                    continue
-                self._states[batch.run_id] = apply_batch(self._states.get(batch.run_id), batch)
-                pending.setdefault(batch.run_id, []).append((record, batch))
-            for run_id, batches in pending.items():
-                table = _points_table(batches)
-                if table.num_rows:
-                    self._points.setdefault(run_id, _RunPoints()).tables.append(table)
+            try:
+                for record in self._log.read(self._next):
+                    count += 1
+                    self._next[record.partition] = record.offset + 1
+                    self._take(record, pending)
+            finally:  # keep the points of every record the positions have passed
+                for run_id, batches in pending.items():
+                    table = _points_table(batches)
+                    if table.num_rows:
+                        self._points.setdefault(run_id, _RunPoints()).tables.append(table)
             return count
+
+    def _take(self, record: Record, pending: dict[str, list[tuple[Record, EventBatch]]]) -> None:
+        read = read_message(
+            self._codec, repr(self._log), record.partition, record.offset, record.key, record.value
+        )
+        if isinstance(read, DeadLetter):
+            self._skip(read.partition, read.offset, f"{read.reason}: {read.message}")
+            return
+        try:  # registers are maxima: a batch applied in part still leaves a valid state
+            self._states[read.run_id] = apply_batch(self._states.get(read.run_id), read)
+        except Exception as error:  # a validated batch applies; never break a read on one
+            self._skip(record.partition, record.offset, f"apply: {error!r}")
+            return
+        pending.setdefault(read.run_id, []).append((record, read))
+
+    def _skip(self, partition: int, offset: int, why: str) -> None:
+        self._skipped += 1
+        logger.warning(
+            "skipping record at partition %d offset %d of %r: %s", partition, offset, self._log, why
+        )
 
     def states(self) -> dict[str, RunState]:
         """Every run's state (deleted runs included, with ``is_deleted``), by run id."""
@@ -228,7 +241,7 @@ class Tail:
 
     @property
     def skipped(self) -> int:
-        """How many undecodable records were skipped so far."""
+        """How many records were refused so far (undecodable or invalid)."""
         return self._skipped
 
 

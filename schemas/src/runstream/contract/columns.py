@@ -14,6 +14,7 @@ so both paths accept and reject exactly the same messages. Unit tests compare th
 from __future__ import annotations
 
 import io
+import logging
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -24,8 +25,12 @@ from fastavro import parse_schema, schemaless_reader
 
 from runstream.contract import versions
 from runstream.contract.codec import SINGLE_OBJECT_MAGIC, Codec
+from runstream.contract.deadletter import DeadLetter
 from runstream.contract.events import BATCH_SCHEMA, EventBatch, MetricColumns, decode_batch
-from runstream.contract.exceptions import DecodeError
+from runstream.contract.exceptions import DecodeError, InvalidEventError
+from runstream.contract.validation import validate_batch
+
+logger = logging.getLogger(__name__)
 
 Int64Array = npt.NDArray[np.int64]
 _HEADER = len(SINGLE_OBJECT_MAGIC) + 8
@@ -89,6 +94,25 @@ class MetricArrays:
                 f"a metric key index is outside the {len(keys)} keys of the batch", "body"
             )
         return cls(keys, key_index.astype(np.int32), steps, values, timestamps)
+
+
+def read_checked(
+    codec: Codec, topic: str, partition: int, offset: int, key: bytes | None, value: bytes | None
+) -> tuple[EventBatch, MetricArrays] | DeadLetter:
+    """Like :func:`runstream.contract.deadletter.read_message` (the same check, the same
+    verdict), with the metric columns as arrays: the compactor's edge. Never raises for bad
+    data."""
+    if value is None:
+        return DeadLetter(topic, partition, offset, key, value, "empty", "message has no value")
+    try:
+        batch, arrays = read_message(codec, value)
+        validate_batch(batch, key, arrays.keys, len(arrays))
+    except (DecodeError, InvalidEventError) as error:
+        return DeadLetter(topic, partition, offset, key, value, error.reason, str(error))
+    except Exception as error:  # a decoder bug must not stop a reader either
+        logger.exception("unexpected error decoding %s[%d]@%d", topic, partition, offset)
+        return DeadLetter(topic, partition, offset, key, value, "undecodable", repr(error))
+    return batch, arrays
 
 
 def read_message(codec: Codec, data: bytes) -> tuple[EventBatch, MetricArrays]:

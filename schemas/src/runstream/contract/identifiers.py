@@ -6,7 +6,7 @@ import re
 
 from runstream.contract.exceptions import UnsafeArtifactPathError, UnsafeRunIdError
 
-RUN_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_\-.]{0,127}$")
+RUN_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_\-.]{0,127}")
 
 
 def check_run_id(run_id: str) -> str:
@@ -16,7 +16,7 @@ def check_run_id(run_id: str) -> str:
         UnsafeRunIdError: it is empty, longer than 128 characters, does not start with a
             letter or digit, or has a character outside ``[A-Za-z0-9_-.]``.
     """
-    if not isinstance(run_id, str) or not RUN_ID_PATTERN.match(run_id):
+    if not isinstance(run_id, str) or not RUN_ID_PATTERN.fullmatch(run_id):
         raise UnsafeRunIdError(
             f"run_id {run_id!r} is not a safe path segment: 1-128 characters of "
             "[A-Za-z0-9_-.], starting with a letter or digit"
@@ -24,7 +24,7 @@ def check_run_id(run_id: str) -> str:
     return run_id
 
 
-ARTIFACT_SEGMENT_PATTERN = re.compile(r"^[A-Za-z0-9_\-.+=@,][A-Za-z0-9_\-.+=@, ]{0,254}$")
+ARTIFACT_SEGMENT_PATTERN = re.compile(r"[A-Za-z0-9_\-.+=@,][A-Za-z0-9_\-.+=@, ]{0,254}")
 MAX_ARTIFACT_PATH_LENGTH = 1024
 
 
@@ -52,7 +52,7 @@ def check_artifact_path(path: str) -> str:
                 f"artifact path {path!r} has a {segment or 'empty'!r} segment: it must stay "
                 "inside the run's artifacts (no '..', '.', '//' or trailing '/')"
             )
-        if not ARTIFACT_SEGMENT_PATTERN.match(segment):
+        if not ARTIFACT_SEGMENT_PATTERN.fullmatch(segment):
             raise UnsafeArtifactPathError(
                 f"artifact path {path!r}: segment {segment!r} has a character outside "
                 "[A-Za-z0-9_-.+=@, ] (or starts with a space)"

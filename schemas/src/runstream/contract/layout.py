@@ -43,9 +43,9 @@ from runstream.contract.identifiers import check_artifact_path, check_run_id
 METRICS_DIR = "metrics"
 RUNS_DIR = "runs"
 ARTIFACTS_DIR = "artifacts"
-_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+_SHA256 = re.compile(r"[0-9a-f]{64}")
 _PART = re.compile(
-    r"^(?P<kind>part|merged)-(?P<partition>\d+)-(?P<first>\d+)-(?P<last>\d+)\.parquet$"
+    r"(?P<kind>part|merged)-(?P<partition>\d+)-(?P<first>\d+)-(?P<last>\d+)\.parquet"
 )
 RUN_TABLES = ("run", "params", "tags")
 
@@ -81,7 +81,7 @@ def merged_name(partition: int, first_offset: int, last_offset: int) -> str:
 def parse_part_name(name: str) -> tuple[int, int, int] | None:
     """(partition, first offset, last offset) of a part or merged file name, or None if it
     is neither."""
-    match = _PART.match(name.rsplit("/", 1)[-1])
+    match = _PART.fullmatch(name.rsplit("/", 1)[-1])
     if match is None:
         return None
     return int(match["partition"]), int(match["first"]), int(match["last"])
@@ -89,7 +89,7 @@ def parse_part_name(name: str) -> tuple[int, int, int] | None:
 
 def is_merged(name: str) -> bool:
     """Whether ``name`` (a path or a file name) is a merged file."""
-    match = _PART.match(name.rsplit("/", 1)[-1])
+    match = _PART.fullmatch(name.rsplit("/", 1)[-1])
     return match is not None and match["kind"] == "merged"
 
 
@@ -156,7 +156,7 @@ def artifact_object_path(root: str, run_id: str, sha256: str) -> str:
         UnsafeRunIdError: ``run_id`` is not a safe path segment.
         ValueError: ``sha256`` is not a hex SHA-256 digest.
     """
-    if not isinstance(sha256, str) or not _SHA256.match(sha256):
+    if not isinstance(sha256, str) or not _SHA256.fullmatch(sha256):
         raise ValueError(f"sha256 {sha256!r} is not 64 lowercase hex digits")
     return f"{artifacts_dir(root, run_id)}/sha256/{sha256[:2]}/{sha256}"
 

@@ -194,12 +194,18 @@ def merge_tables(tables: Sequence[pa.Table], distinct: bool = False) -> pa.Table
     return _taken(table, order, key_names, key_codes, producer_names, producer_codes)
 
 
+_MAX_SLICES = 10_000
+
+
 def _joined_by_key(tables: Sequence[pa.Table]) -> pa.Table | None:
     """The rows of ``tables`` sorted by (key, step) without a sort: per key (in Arrow's
     string order), its slice of each table in turn. None unless each key's steps strictly
-    increase through the slices (then that order is the only sorted one: no tie to break)."""
+    increase through the slices (then that order is the only sorted one: no tie to break),
+    or when there would be more than :data:`_MAX_SLICES` slices (a run of many keys: one
+    Arrow table per slice costs kilobytes, the sort of the caller does not)."""
     slices: dict[str, list[pa.Table]] = {}
     last_step: dict[str, int] = {}
+    count = 0
     for table in tables:
         if table.num_rows == 0:
             continue
@@ -207,6 +213,9 @@ def _joined_by_key(tables: Sequence[pa.Table]) -> pa.Table | None:
         steps = table["step"].to_numpy()
         changes = pc.not_equal(keys[1:], keys[:-1]).to_numpy(zero_copy_only=False)
         bounds = [0, *(np.flatnonzero(changes) + 1).tolist(), table.num_rows]
+        count += len(bounds) - 1
+        if count > _MAX_SLICES:
+            return None
         for start, end in itertools.pairwise(bounds):
             key, part = keys[start].as_py(), steps[start:end]
             if part[0] <= last_step.get(key, part[0] - 1) or bool(np.any(part[1:] <= part[:-1])):

@@ -58,6 +58,7 @@ from runstream.contract.events import (
     TagSet,
 )
 from runstream.contract.exceptions import DecodeError, StateError
+from runstream.contract.limits import MAX_STATE_METRIC_KEYS
 
 STATE_SCHEMA = "run_state"
 RUNNING = "RUNNING"
@@ -188,6 +189,7 @@ class RunState:
     source: dict[str, Register] = field(default_factory=dict)
     metrics: dict[str, MetricSummary] = field(default_factory=dict)
     artifacts: dict[str, ArtifactRegister] = field(default_factory=dict)
+    metrics_truncated: bool = False
 
     @property
     def is_deleted(self) -> bool:
@@ -272,6 +274,7 @@ class RunState:
             dict(self.source),
             {key: m.copy() for key, m in self.metrics.items()},
             dict(self.artifacts),
+            self.metrics_truncated,
         )
 
 
@@ -353,6 +356,7 @@ def merge(a: RunState, b: RunState) -> RunState:
             a.metrics[key] = summary.copy()
         else:
             current.absorb(summary)
+    a.metrics_truncated = a.metrics_truncated or b.metrics_truncated
     return a
 
 
@@ -566,8 +570,14 @@ def decode_state(codec: Codec, data: bytes) -> RunState:
 
 
 def state_record(state: RunState) -> dict[str, Any]:
-    """The Avro record of ``state`` (maps sorted by key)."""
+    """The Avro record of ``state`` (maps sorted by key), carrying the metric summaries of
+    at most :data:`MAX_STATE_METRIC_KEYS` keys (the least by name) and ``metrics_truncated``
+    when the run has more."""
+    kept = sorted(state.metrics.items())
+    truncated = state.metrics_truncated or len(kept) > MAX_STATE_METRIC_KEYS
+    kept = kept[:MAX_STATE_METRIC_KEYS]
     return {
+        "metrics_truncated": truncated,
         "run_id": state.run_id,
         "name": _register_record(state.name),
         "collection": _register_record(state.collection),
@@ -594,7 +604,7 @@ def state_record(state: RunState) -> dict[str, Any]:
                 "min": m.min,
                 "max": m.max,
             }
-            for key, m in sorted(state.metrics.items())
+            for key, m in kept
         },
         "artifacts": {
             path: {
@@ -647,6 +657,7 @@ def state_from_record(record: Mapping[str, Any]) -> RunState:
             path: ArtifactRegister(a["uri"], a["size"], a["sha256"], a["media_type"], _order(a))
             for path, a in record.get("artifacts", {}).items()
         },
+        metrics_truncated=bool(record.get("metrics_truncated", False)),
     )
 
 

@@ -6,7 +6,7 @@ by :func:`runstream.processor.app.create_app` (imported on demand, so importing 
 never imports faust).
 """
 
-from runstream.processor.dlq import DeadLetter, read_message
+from runstream.contract.deadletter import DeadLetter, read_message
 from runstream.processor.exceptions import ProcessorError
 
 __all__ = ["DeadLetter", "ProcessorError", "read_message"]

@@ -28,12 +28,12 @@ import faust
 from faust.streams import _current_event
 
 from runstream.contract.codec import Codec
+from runstream.contract.deadletter import DeadLetter, read_message
 from runstream.contract.events import EventBatch
 from runstream.contract.state import RunState, apply_batch, decode_state, encode_state
 from runstream.core.errors import ConfigError
 from runstream.core.settings import Settings
 from runstream.core.topics import DEFAULT_PARTITIONS, Topics
-from runstream.processor.dlq import DeadLetter, read_message
 
 logger = logging.getLogger(__name__)
 
@@ -199,7 +199,23 @@ class _Folder:
             if isinstance(read, DeadLetter):
                 await self._send_dead_letter(read)
                 continue
-            self._apply(changed, read)
+            try:
+                self._apply(changed, read)
+            except Exception as error:  # a validated batch applies; never stop on one that does not
+                logger.exception(
+                    "applying %s[%d]@%d failed", self._source, message.partition, message.offset
+                )
+                await self._send_dead_letter(
+                    DeadLetter(
+                        self._source,
+                        message.partition,
+                        message.offset,
+                        message.key,
+                        message.value,
+                        "apply",
+                        repr(error),
+                    )
+                )
         partition = events[0].message.partition
         for key, state in changed.items():
             data = encode_state(self._codec, state)

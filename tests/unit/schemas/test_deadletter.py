@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from runstream.contract import Codec, EventBatch, Producer, encode_batch
-from runstream.processor.dlq import OFFSET, PARTITION, REASON, TOPIC, DeadLetter, read_message
+from runstream.contract.deadletter import OFFSET, PARTITION, REASON, TOPIC, DeadLetter, read_message
 
 CODEC = Codec()
 GOOD = encode_batch(CODEC, EventBatch("run-1", Producer("p", "h", 1), 0))

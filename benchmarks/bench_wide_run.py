@@ -1,0 +1,60 @@
+"""A run with many metric keys (issue 17): wall time and peak memory of ``runstream process``
+and ``runstream runs`` in embedded mode, each in its own process.
+
+    .venv/bin/python benchmarks/bench_wide_run.py [--keys 1000000]
+
+Needs no server; works in a temporary folder.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from runstream.core.settings import Settings
+from runstream.tracking import Client
+
+
+def log_wide_run(folder: Path, keys: int) -> str:
+    """Log one run with ``keys`` distinct metric keys, one point each; its tracking URI."""
+    uri = f"file://{folder / 'tracking'}"
+    client = Client(settings=Settings.resolve(uri, environ={}), spill_dir=folder / "spill")
+    run = client.start_run(run_id="wide", capture_code=False)
+    for i in range(keys):
+        run.log_metric(f"m{i:07d}", 1.0, step=1)
+    run.end()
+    client.close()
+    return uri
+
+
+def measure(command: list[str]) -> tuple[float, float]:
+    """Wall seconds and peak RSS (MB) of a command run in a child process."""
+    start = time.perf_counter()
+    child = subprocess.Popen(command, stdout=subprocess.DEVNULL)
+    _, status, usage = os.wait4(child.pid, 0)
+    elapsed = time.perf_counter() - start
+    if status != 0:
+        raise SystemExit(f"{command} failed with status {status}")
+    child.returncode = 0
+    return elapsed, usage.ru_maxrss / 1000
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--keys", type=int, default=1_000_000)
+    args = parser.parse_args()
+    cli = [sys.executable, "-m", "runstream.apps.cli"]
+    with tempfile.TemporaryDirectory(prefix="runstream-wide-") as folder:
+        uri = log_wide_run(Path(folder), args.keys)
+        for name in ("process", "runs"):
+            seconds, mb = measure([*cli, name, "--tracking-uri", uri])
+            print(f"{name:8s} {args.keys:>9,d} keys: {seconds:6.1f} s, peak RSS {mb:7.0f} MB")
+
+
+if __name__ == "__main__":
+    main()
