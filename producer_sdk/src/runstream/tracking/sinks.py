@@ -331,7 +331,8 @@ class KafkaSink:
     def _spilled_records(self, path: Path) -> Iterator[tuple[Path, str, bytes, int]]:
         for record in read_file(path):
             run_id = (record.key or b"").decode("utf-8")
-            yield path, run_id, record.value, _event_count(self._codec, record.value, path)
+            events = _event_count(self._codec, record.value, path)  # raises on a null value
+            yield path, run_id, record.value or b"", events
         self._fully_handed.add(path)
         self._settle(path, 0)
 
@@ -385,7 +386,7 @@ class KafkaSink:
         return self._last_error
 
 
-def _event_count(codec: Codec, value: bytes, path: Path) -> int:
+def _event_count(codec: Codec, value: bytes | None, path: Path) -> int:
     try:
         return len(decode_batch(codec, value))
     except DecodeError as error:
