@@ -219,12 +219,21 @@ def start_worker(
 def compactor_process(
     s3_settings: Settings, unique: str
 ) -> Iterator[Callable[..., subprocess.Popen[bytes]]]:
-    """Start ``python -m runstream.compactor`` on this test's topic and store; killed at teardown."""
+    """Start ``python -m runstream.compactor`` on this test's topic and store; killed at teardown.
+
+    ``start(*args, env=None, static=True, module="runstream.compactor")``: ``env`` overrides
+    variables (a wrong secret, another endpoint); ``static``: static group membership;
+    ``module``: another entry point taking the same arguments."""
     processes: list[subprocess.Popen[bytes]] = []
     log = open(Path(os.environ.get("TMPDIR", "/tmp")) / f"{unique}-compactor.log", "ab")  # noqa: SIM115
 
-    def start(*args: str) -> subprocess.Popen[bytes]:
-        env = {
+    def start(
+        *args: str,
+        env: dict[str, str] | None = None,
+        static: bool = True,
+        module: str = "runstream.compactor",
+    ) -> subprocess.Popen[bytes]:
+        variables = {
             **os.environ,
             "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
             "RUNSTREAM_TRACKING_URI": str(s3_settings.tracking_uri),
@@ -235,10 +244,14 @@ def compactor_process(
             # killed one's session to time out
             "RUNSTREAM_KAFKA_GROUP_INSTANCE_ID": f"{unique}-compactor-0",
             "RUNSTREAM_KAFKA_SESSION_TIMEOUT_MS": "10000",
+            **(env or {}),
         }
+        if not static:
+            del variables["RUNSTREAM_KAFKA_GROUP_INSTANCE_ID"]
+            variables["RUNSTREAM_KAFKA_SESSION_TIMEOUT_MS"] = "6000"
         process = subprocess.Popen(
-            [sys.executable, "-m", "runstream.compactor", "--group", f"{unique}-compactor", *args],
-            env=env,
+            [sys.executable, "-m", module, "--group", f"{unique}-compactor", *args],
+            env=variables,
             stdout=log,
             stderr=subprocess.STDOUT,
         )

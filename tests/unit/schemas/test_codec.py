@@ -195,7 +195,8 @@ def test_released_versions_are_never_edited() -> None:
 @pytest.mark.parametrize(
     ("data", "reason"),
     [
-        (b"", "framing"),
+        (b"", "empty"),
+        (None, "empty"),
         (b"garbage bytes", "framing"),
         (SINGLE_OBJECT_MAGIC + b"\x01\x02", "truncated"),
         (SINGLE_OBJECT_MAGIC + b"\xff" * 8 + b"body", "fingerprint"),

@@ -8,17 +8,24 @@ only what it does not already hold.
 
 Offsets are committed only after the files covering them are written: per partition, up to
 the first offset still held by an open buffer or by a write in flight (or everything read
-when there is none). A crash anywhere loses nothing; after it the worker re-reads from the
-committed offsets, and the identities already in the store (loaded when it first meets a
-run, after that run's writes in flight have landed) keep every point in exactly one file.
+when there is none). A record counts as read only once it is wholly taken (buffered, or
+skipped as undecodable): a failure while taking it (the store refusing, unreachable or hanging
+while the run's files are listed) leaves the position before it. Once any error escapes the
+worker's loop (a store failure, a stop that interrupts a write, a crash) the worker commits
+nothing more, not even when its partitions are revoked as its source closes: what it holds
+then is read again by the next worker. A crash anywhere loses nothing; after it the worker
+re-reads from the committed offsets, and the identities already in the store (loaded when it
+first meets a run, after that run's writes in flight have landed) keep every point in exactly
+one file.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -133,6 +140,7 @@ class Compactor:
         self._position: dict[int, int] = {}
         self._committed: dict[int, int] = {}
         self._last_commit = 0.0
+        self._failed: BaseException | None = None  # once set, nothing more is committed
         self._writes = WriteQueue(self.config.write_threads, self.config.max_writes_in_flight)
         self._cache = TableCache(
             self.config.merge_cache_rows if self.config.merge_ended_runs else 0
@@ -180,16 +188,17 @@ class Compactor:
             StoreAccessError: the store refused the credentials.
             CorruptPartError: a file to merge is not a metric file.
         """
-        records = self.source.poll(self.config.poll_records, self.config.poll_timeout_s)
-        self._drop_revoked()  # at once: the writes of a revoked partition land first
-        now = time.monotonic()
-        for record in records:
-            self._take(record, now)
-        self._drop_revoked()
-        self._start_due(now, force=False)
-        finished = self._writes.reap()
-        self._commit(now, urgent=finished > 0)
-        return len(records)
+        with self._failing():
+            records = self.source.poll(self.config.poll_records, self.config.poll_timeout_s)
+            self._drop_revoked()  # at once: the writes of a revoked partition land first
+            now = time.monotonic()
+            for record in records:
+                self._take(record, now)
+            self._drop_revoked()
+            self._start_due(now, force=False)
+            finished = self._writes.reap()
+            self._commit(now, urgent=finished > 0)
+            return len(records)
 
     def flush(self, force: bool = False) -> None:
         """Write every due buffer (every pending one if ``force``), wait until every write
@@ -200,7 +209,8 @@ class Compactor:
             StoreAccessError: the store refused the credentials.
             CorruptPartError: a file to merge is not a metric file.
         """
-        self._start_due(time.monotonic(), force)
+        with self._failing():
+            self._start_due(time.monotonic(), force)
         self.drain()
 
     def drain(self) -> None:
@@ -211,8 +221,28 @@ class Compactor:
             StoreAccessError: the store refused the credentials.
             CorruptPartError: a file to merge is not a metric file.
         """
-        self._writes.join()
-        self._commit(time.monotonic(), urgent=True)
+        with self._failing():
+            self._writes.join()
+            self._commit(time.monotonic(), urgent=True)
+
+    @property
+    def failed(self) -> BaseException | None:
+        """The error that escaped the worker's loop, after which it commits nothing; None
+        while it is healthy."""
+        return self._failed
+
+    @contextlib.contextmanager
+    def _failing(self) -> Iterator[None]:
+        """Remember any error that escapes: the worker's buffers, positions and writes may
+        then disagree (a record half taken, a buffer cleared for a write that never
+        started), so no later commit (a revocation's included) may trust them."""
+        try:
+            yield
+        except BaseException as error:
+            if self._failed is None:
+                logger.warning("compactor failed, committing nothing more: %r", error)
+                self._failed = error
+            raise
 
     def close(self) -> None:
         """Wait for the writes in flight (committing nothing more), then stop the writer
@@ -228,13 +258,15 @@ class Compactor:
                     del self._buffers[key]
 
     def _take(self, record: Record, now: float) -> None:
+        """Buffer what ``record`` brings (writing its run's buffer if that makes it due);
+        only then does the partition's position pass it."""
         self.stats.records += 1
-        self._position[record.partition] = record.offset + 1
         read = read_checked(
             self.codec, self.topic, record.partition, record.offset, record.key, record.value
         )
         if isinstance(read, DeadLetter):
             self._refuse(read)
+            self._position[record.partition] = record.offset + 1
             return
         batch, columns = read
         key = (record.partition, batch.run_id)
@@ -250,6 +282,7 @@ class Compactor:
             self._write(key, buffer)  # at once: file boundaries never depend on poll sizes
             if ended:  # late points of the run start a new buffer from the store
                 del self._buffers[key]
+        self._position[record.partition] = record.offset + 1
 
     def _refuse(self, letter: DeadLetter) -> None:
         """Count a refused message (the same check as the processor's) and send it to the
@@ -431,7 +464,7 @@ class Compactor:
         if not partitions:
             return
         self._writes.wait_for(lambda key: key[0] in partitions)
-        if commit:
+        if commit and self._failed is None:
             wanted = {p: o for p, o in self._wanted().items() if p in partitions}
             changed = {p: o for p, o in wanted.items() if self._committed.get(p) != o}
             try:
@@ -457,6 +490,8 @@ class Compactor:
         return {p: holds.get(p, position) for p, position in self._position.items()}
 
     def _commit(self, now: float, urgent: bool) -> None:
+        if self._failed is not None:
+            return
         if not urgent and now - self._last_commit < self.config.commit_interval_s:
             return
         wanted = self._wanted()

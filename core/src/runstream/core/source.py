@@ -40,12 +40,12 @@ class SourceError(RunstreamError):
 
 @dataclass(frozen=True, slots=True)
 class Record:
-    """One message of an event source."""
+    """One message of an event source (``value`` None: a Kafka message with a null value)."""
 
     partition: int
     offset: int
     key: bytes | None
-    value: bytes
+    value: bytes | None
     timestamp_ms: int = 0
 
 

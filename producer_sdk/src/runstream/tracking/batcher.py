@@ -162,7 +162,10 @@ class Batcher:
         events are not acknowledged (they stay spilled where the sink keeps them)."""
         if self._thread is None or self._closed:
             return 0
-        self.flush(timeout)
+        try:
+            self.flush(timeout)
+        except SinkError as error:  # counted in what the sink's close returns
+            logger.error("%s", error)
         self._closed = True
         self._wake.set()
         self._thread.join(timeout=5.0)

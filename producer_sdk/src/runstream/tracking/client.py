@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from runstream.contract.events import ArtifactLogged, Event, RunDeleted, RunStarted, TagSet
 from runstream.core.settings import Settings
+from runstream.tracking import exits
 from runstream.tracking import validation as check
 from runstream.tracking.batcher import Batcher, now_us
 from runstream.tracking.environment import capture_code_version, source_name
@@ -77,6 +78,7 @@ class Client:
         self._uploader: Uploader | None = None
         self._context_runs: list[Run] = []
         self._engine: QueryEngine | None = None
+        self._started: list[Run] = []  # runs this process started, ended at exit if open
         reference = weakref.ref(self)
         atexit.register(_close_at_exit, reference)
         multiprocessing_util.register_after_fork(self, _close_at_child_exit)
@@ -133,6 +135,8 @@ class Client:
         ]
         run._queue.events.extend(events)
         self.batcher.wake()
+        self._started = [r for r in self._started if r.status == "RUNNING"] + [run]
+        exits.watch()
         return run
 
     def attach(self, run_id: str) -> Run:
@@ -331,6 +335,16 @@ class Client:
             logger.error("%d events of %s not acknowledged at close", left, self.tracking_uri)
         return left
 
+    def end_open_runs(self, status: str) -> int:
+        """End with ``status`` every run this client started that is still open (the
+        process is exiting without ``end_run``); how many were ended."""
+        open_runs = [run for run in self._started if run.status == "RUNNING"]
+        for run in open_runs:
+            logger.info("run %s left open at exit: ending it %s", run.run_id, status)
+            run.end(status)
+        self._started = []
+        return len(open_runs)
+
     def _left_context(self, run: Run) -> None:
         """Hook for the fluent layer: a run used as a context manager was exited."""
         hook = getattr(run, "_on_exit", None)
@@ -341,6 +355,7 @@ class Client:
 def _close_at_child_exit(client: Client) -> None:
     # A multiprocessing child ends with os._exit, which skips atexit handlers but runs
     # multiprocessing's own finalizers: flush there too.
+    client._started = []  # the parent's runs: the parent ends them, not this child
     multiprocessing_util.Finalize(
         None, _close_at_exit, args=(weakref.ref(client),), exitpriority=100
     )
@@ -349,4 +364,5 @@ def _close_at_child_exit(client: Client) -> None:
 def _close_at_exit(reference: weakref.ref[Client]) -> None:
     client = reference()
     if client is not None:
+        client.end_open_runs(exits.exit_status())
         client.close()

@@ -188,7 +188,10 @@ class KafkaSink:
 
     def _reset_counters(self) -> None:
         self._in_flight = 0
+        self._resent_in_flight = 0  # of _in_flight: batches also counted in _spilled
         self._spilled = 0
+        self._unsaved = 0  # neither acknowledged nor spilled: the spill folder failed
+        self._unsaved_error = ""
         self._spill: LogWriter | None = None
         self._spill_count = 0
         self._resend: Iterator[tuple[Path, str, bytes, int]] | None = None
@@ -227,12 +230,22 @@ class KafkaSink:
             SinkError: the batch could neither be produced nor spilled.
         """
         if self._in_flight + events > self._max_in_flight and self._in_flight > 0:
-            self._write_spill(run_id, value, events)
-            self._spilled += events
+            self._spill_new(run_id, value, events)
             return
         if not self._produce(run_id, value, events, None):
+            self._spill_new(run_id, value, events)
+
+    def _spill_new(self, run_id: str, value: bytes, events: int) -> None:
+        """Spill a batch that is in no spill file yet; if the folder cannot take it, count
+        its events as unsaved (every later flush raises, close returns them)."""
+        try:
             self._write_spill(run_id, value, events)
-            self._spilled += events
+        except SinkError as error:
+            self._unsaved += events
+            self._unsaved_error = str(error)
+            logger.error("%s", error)
+            return
+        self._spilled += events
 
     def _produce(self, run_id: str, value: bytes, events: int, origin: Path | None) -> bool:
         producer = self._client()
@@ -247,11 +260,15 @@ class KafkaSink:
             producer.poll(0)
             return False
         self._in_flight += events
+        if origin is not None:
+            self._resent_in_flight += events
         producer.poll(0)
         return True
 
     def _delivered(self, events: int, origin: Path | None, error: Any, message: Any) -> None:
         self._in_flight -= events
+        if origin is not None:
+            self._resent_in_flight -= events
         if error is None:
             self._healthy = True
             if origin is not None:
@@ -267,11 +284,15 @@ class KafkaSink:
             events,
             message.key(),
         )
-        self._write_spill(message.key().decode("utf-8"), message.value(), events)
         if origin is None:
-            self._spilled += events
-        else:
-            self._settle(origin, events)
+            self._spill_new(message.key().decode("utf-8"), message.value(), events)
+            return
+        try:
+            self._write_spill(message.key().decode("utf-8"), message.value(), events)
+        except SinkError as error:  # still in its own file: keep that file for a resend
+            logger.error("%s; the batch stays in %s", error, origin)
+            return
+        self._settle(origin, events)
 
     def _settle(self, origin: Path, events: int) -> None:
         self._outstanding[origin] -= events
@@ -314,8 +335,12 @@ class KafkaSink:
             path, run_id, value, events = entry
             self._outstanding[path] = self._outstanding.get(path, 0) + events
             if not self._produce(run_id, value, events, path):
+                try:
+                    self._write_spill(run_id, value, events)
+                except SinkError as error:  # still in its own file: keep that file
+                    logger.error("%s; the batch stays in %s", error, path)
+                    return
                 self._outstanding[path] -= events
-                self._write_spill(run_id, value, events)
                 return
 
     def _next_resend(self) -> Iterator[tuple[Path, str, bytes, int]] | None:
@@ -331,17 +356,34 @@ class KafkaSink:
     def _spilled_records(self, path: Path) -> Iterator[tuple[Path, str, bytes, int]]:
         for record in read_file(path):
             run_id = (record.key or b"").decode("utf-8")
-            yield path, run_id, record.value, _event_count(self._codec, record.value, path)
+            events = _event_count(self._codec, record.value, path)  # raises on a null value
+            yield path, run_id, record.value or b"", events
         self._fully_handed.add(path)
         self._settle(path, 0)
 
     def unacknowledged(self) -> int:
-        """Events produced and not acknowledged, plus events waiting in spill files."""
-        return self._in_flight + self._spilled
+        """Events not acknowledged, each counted once: produced and in flight, waiting in
+        spill files (a resent one included), or neither (the spill folder failed)."""
+        return self._in_flight - self._resent_in_flight + self._spilled + self._unsaved
 
     def flush(self, timeout: float) -> int:
         """Wait up to ``timeout`` s for acknowledgements (resending spilled batches as the
-        broker answers); return how many events are still unacknowledged."""
+        broker answers); return how many events are still unacknowledged.
+
+        Raises:
+            SinkError: batches that Kafka did not take could not be spilled either; it names
+                the spill folder and the events at risk (raised by every flush until then).
+        """
+        left = self._wait(timeout)
+        if self._unsaved:
+            raise SinkError(
+                f"{self._unsaved} events are at risk: Kafka did not acknowledge them and the "
+                f"spill folder {self.spill_dir} cannot be written ({self._unsaved_error}); "
+                "make the folder writable (RUNSTREAM_SPILL_DIR) before the process exits"
+            )
+        return left
+
+    def _wait(self, timeout: float) -> int:
         deadline = time.monotonic() + timeout
         producer = self._client()
         while True:
@@ -358,7 +400,7 @@ class KafkaSink:
         """Flush up to ``timeout`` s; spill what is still unacknowledged, close the spill file
         (kept for a resend by a later run or ``runstream sync``) and return how many events
         are not acknowledged."""
-        left = self.flush(timeout) if self._producer is not None or self._spilled else 0
+        left = self._wait(timeout) if self._producer is not None or self._spilled else 0
         if self._in_flight and self._producer is not None and self._pid == os.getpid():
             # Still unacknowledged: take them back from the producer (each delivery report
             # then spills its batch), so they outlive this process in the spill file.
@@ -385,7 +427,7 @@ class KafkaSink:
         return self._last_error
 
 
-def _event_count(codec: Codec, value: bytes, path: Path) -> int:
+def _event_count(codec: Codec, value: bytes | None, path: Path) -> int:
     try:
         return len(decode_batch(codec, value))
     except DecodeError as error:

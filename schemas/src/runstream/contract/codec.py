@@ -62,16 +62,19 @@ class Codec:
             raise EncodeError(f"record does not fit schema {name!r}: {error}") from error
         return buffer.getvalue()
 
-    def decode(self, data: bytes) -> tuple[str, Any]:
+    def decode(self, data: bytes | None) -> tuple[str, Any]:
         """Decode a message into (schema name, record in today's version of that schema).
 
         Unions of records decode as ``(full record name, record)`` tuples, the form
         :meth:`encode` accepts too.
 
         Raises:
-            DecodeError: the framing is unknown, the fingerprint names no known schema, or
-                the body is truncated or malformed (``.reason`` says which).
+            DecodeError: the message has no value (``empty``), the framing is unknown, the
+                fingerprint names no known schema, or the body is truncated or malformed
+                (``.reason`` says which).
         """
+        if not data:
+            raise DecodeError("message has no value (a null or empty Kafka value)", "empty")
         if data[:2] == SINGLE_OBJECT_MAGIC:
             if len(data) < _HEADER:
                 raise DecodeError(

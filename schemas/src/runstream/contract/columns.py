@@ -115,12 +115,15 @@ def read_checked(
     return batch, arrays
 
 
-def read_message(codec: Codec, data: bytes) -> tuple[EventBatch, MetricArrays]:
+def read_message(codec: Codec, data: bytes | None) -> tuple[EventBatch, MetricArrays]:
     """The batch in message ``data`` (its ``metrics`` left empty) and its metric columns.
 
     Raises:
-        DecodeError: the bytes are not a valid batch, or its metric columns are inconsistent.
+        DecodeError: the message has no value (``empty``), the bytes are not a valid batch,
+            or its metric columns are inconsistent.
     """
+    if not data:
+        raise DecodeError("message has no value (a null or empty Kafka value)", "empty")
     fast = _fast_path(data)
     if fast is not None:
         return fast

@@ -299,11 +299,12 @@ def encode_batch(codec: Codec, batch: EventBatch) -> bytes:
     return codec.encode(BATCH_SCHEMA, batch.to_record())
 
 
-def decode_batch(codec: Codec, data: bytes) -> EventBatch:
+def decode_batch(codec: Codec, data: bytes | None) -> EventBatch:
     """Decode one message into an EventBatch.
 
     Raises:
-        DecodeError: the bytes are not a valid batch of any known schema version.
+        DecodeError: the message has no value, or its bytes are not a valid batch of any
+            known schema version.
     """
     name, record = codec.decode(data)
     if name != BATCH_SCHEMA:

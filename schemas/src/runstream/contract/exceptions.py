@@ -29,8 +29,8 @@ class EncodeError(ContractError, ValueError):
 class DecodeError(ContractError, ValueError):
     """Bytes are not a message of any known schema version.
 
-    ``reason`` is a short machine-readable word (``framing``, ``fingerprint``, ``truncated``,
-    ``registry``, ``body``) used as the dead-letter reason.
+    ``reason`` is a short machine-readable word (``empty``, ``framing``, ``fingerprint``,
+    ``truncated``, ``registry``, ``body``) used as the dead-letter reason.
     """
 
     def __init__(self, message: str, reason: str) -> None:
