@@ -102,3 +102,22 @@ def test_polyaxon_no_op_writes_nothing(
 
         fs, root = open_store(Settings.resolve(environ={**mode.env}))
         assert not fs.exists(root), store
+
+
+def polyaxon_module_example() -> dict[str, Any]:
+    """Polyaxon's module-level style: ``tracking.init()`` then the calls on the module."""
+    tracking.init(name="init-style", project="mnist", tags=["cnn"], description="a small cnn")
+    tracking.log_params(learning_rate=0.01)
+    for step in range(3):
+        tracking.log_metrics(step=step, loss=1.0 / (step + 1), accuracy=0.3 * step)
+    run = tracking.end_run()
+    return {"run": tracking.get_runs(run=run)[0]}
+
+
+@pytest.mark.integration
+def test_polyaxon_init_then_module_calls(mode: Mode) -> None:
+    run = mode.run(polyaxon_module_example)["run"]
+    assert (run.name, run.collection, run.status) == ("init-style", "mnist", "FINISHED")
+    assert run.tags["cnn"] == "" and run.tags["description"] == "a small cnn"
+    assert run.params["learning_rate"] == "0.01"
+    assert (run.metrics["loss"].value, run.metrics["loss"].step) == (pytest.approx(1 / 3), 2)

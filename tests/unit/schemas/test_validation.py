@@ -8,6 +8,7 @@ from runstream.contract.events import (
     ArtifactLogged,
     Event,
     EventBatch,
+    LogLine,
     MetricColumns,
     MetricLogged,
     ParamLogged,
@@ -90,6 +91,7 @@ def _event(payload: object) -> EventBatch:
         (_event(RunStarted(1, "n" * 251)), "text"),
         (_event(ArtifactLogged("ok\n", "s3://b/x")), "artifact_path"),
         (_event(ArtifactLogged("../x", "s3://b/x")), "artifact_path"),
+        (_event(LogLine("loud", "x", {})), "level"),
     ],
 )
 def test_what_the_sdk_would_refuse_is_refused_on_the_wire(batch: EventBatch, reason: str) -> None:

@@ -3,12 +3,18 @@ ground truth; bad parameters get 4xx answers naming the parameter."""
 
 from __future__ import annotations
 
+import json
+import re
+from pathlib import Path
+
 import pytest
 from starlette.testclient import TestClient
 
+from runstream.contract.limits import LOG_LEVELS
 from runstream.core.settings import Settings
 from runstream.tracking import Client
 from runstream.ui import Backend, create_app
+from runstream.ui.assets import static_dir
 from tests.unit.ui.conftest import spike
 
 
@@ -142,3 +148,12 @@ def test_negative_and_extreme_steps_chart_in_the_ui(ui_settings: Settings) -> No
             assert response.status_code == 200, response.text
             body = response.json()
             assert body["step"][-1] == 2**63 - 1 and min(body["step"]) <= -1
+
+
+def test_the_log_level_filter_offers_the_contracts_levels(client: TestClient) -> None:
+    source = (Path(__file__).parents[3] / "ui/frontend/src/run.js").read_text()
+    match = re.search(r"const LEVELS = (\[[^\]]*\]);", source)
+    assert match is not None and tuple(json.loads(match.group(1))) == LOG_LEVELS
+    bundle = "".join(p.read_text() for p in static_dir().rglob("*.js"))
+    assert '"fatal"' in bundle  # the served bundle is built from that source
+    assert client.get("/api/runs/ui-1/logs", params={"level": "fatal"}).status_code == 200

@@ -4,7 +4,7 @@ import { api } from "./api.js";
 import { Chart } from "./chart.js";
 import { el, every, formatDuration, formatTime, formatValue, showError, statusBadge } from "./dom.js";
 
-const LEVELS = ["debug", "info", "warn", "warning", "error", "critical"];
+const LEVELS = ["debug", "info", "warn", "warning", "error", "critical", "fatal"]; // the contract's LOG_LEVELS (a unit test compares)
 
 function pairsTable(id, pairs) {
   const entries = Object.entries(pairs);

@@ -27,6 +27,7 @@ from runstream.tracking.exceptions import (
     SinkError,
     ValidationError,
 )
+from runstream.tracking.experiment import Experiment
 from runstream.tracking.fluent import (
     active_run,
     delete_run,
@@ -37,6 +38,7 @@ from runstream.tracking.fluent import (
     get_metrics_history,
     get_runs,
     get_tracking_uri,
+    init,
     load_model,
     log,
     log_artifact,
@@ -58,13 +60,15 @@ from runstream.tracking.fluent import (
     start_run,
     update_run_info,
 )
-from runstream.tracking.run import MetricsLogger, Params, Run
+from runstream.tracking.run import Metrics, MetricsLogger, Params, Run
 from runstream.tracking.sinks import resend_spill_files
 
 __all__ = [
     "ArtifactError",
     "Client",
+    "Experiment",
     "FlushError",
+    "Metrics",
     "MetricsLogger",
     "ModelError",
     "NoActiveRunError",
@@ -84,6 +88,7 @@ __all__ = [
     "get_metrics_history",
     "get_runs",
     "get_tracking_uri",
+    "init",
     "load_model",
     "log",
     "log_artifact",

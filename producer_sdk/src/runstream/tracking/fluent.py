@@ -93,6 +93,35 @@ def start_run(
         {**pending.get("tags", {}), **(tags or {})},
         labels=labels,
     )
+    return activate(run)
+
+
+def init(
+    name: str | None = None,
+    project: str | None = None,
+    tags: str | Iterable[str] | Mapping[str, Any] | None = None,
+    description: str | None = None,
+    run_uuid: str | None = None,
+) -> Run:
+    """Polyaxon style: start a run named ``name`` in collection ``project`` and make it the
+    active one (``tracking.init(); tracking.log_metrics(step=1, loss=0.3)``); ``tags`` as
+    Polyaxon gives them (a string or list: tags with empty values), ``description`` as the
+    tag ``description``, ``run_uuid`` to join a run.
+
+    Raises:
+        ValidationError: the run id, name, a tag or the description breaks its rule.
+    """
+    run = start_run(run_name=name, collection=project, run_id=run_uuid)
+    if tags:
+        run.log_tags(tags)
+    if description is not None:
+        run.set_tag("description", description)
+    return run
+
+
+def activate(run: Run) -> Run:
+    """Make ``run`` the active run of this context until it ends (then the previously active
+    run is again); returns it."""
     token = _active_run.set(run)
 
     def restore() -> None:

@@ -159,14 +159,12 @@ class Run:
             else check.timestamp_ms(timestamp, self.run_id),
         )
 
-    def metrics(self, prefix: str) -> MetricsLogger:
-        """ML-Dash style: ``run.metrics("train").log(loss=0.3, epoch=2)`` logs
-        ``train/loss`` and ``train/epoch`` at one shared step.
-
-        Raises:
-            ValidationError: the prefix is not a valid key.
-        """
-        return MetricsLogger(self, check.check_key(prefix, "prefix", self.run_id))
+    @property
+    def metrics(self) -> Metrics:
+        """ML-Dash style: ``run.metrics("train").log(loss=0.3, epoch=2)`` logs ``train/loss``
+        and ``train/epoch`` at one shared step; ``run.metrics.log(epoch=2, train={"loss":
+        0.3})`` logs ``epoch`` and ``train/loss`` (a mapping is a group)."""
+        return Metrics(self)
 
     # --- params, tags, labels ------------------------------------------------------------
     def log_param(self, key: str, value: Any) -> None:
@@ -459,6 +457,52 @@ class Run:
         self._queue.events.extend(Event(time_us, payload) for payload in payloads)
 
 
+class Metrics:
+    """ML-Dash's ``experiment.metrics``: call it with a prefix for a :class:`MetricsLogger`,
+    or ``log`` fields (mappings as groups) at one step."""
+
+    def __init__(self, run: Run) -> None:
+        self.run = run
+
+    def __call__(self, prefix: str) -> MetricsLogger:
+        """The points under ``prefix`` (``train`` logs ``train/<field>``).
+
+        Raises:
+            ValidationError: the prefix is not a valid key.
+        """
+        return MetricsLogger(self.run, check.check_key(prefix, "prefix", self.run.run_id))
+
+    def log(self, step: Any = None, timestamp: Any = None, **fields: Any) -> Metrics:
+        """Log every field at ``step`` (default 0 for fields outside a group); a mapping
+        field is a group: ``train={"loss": 0.3}`` logs ``train/loss``. Returns itself, so
+        ``metrics.log(epoch=2).flush()`` reads as ML-Dash's does.
+
+        Raises:
+            ValidationError: a field breaks a rule (then none of this call is logged).
+            RunEndedError: the run has ended.
+        """
+        if not fields:
+            raise ValidationError("fields", "at least one", "a point needs at least one field")
+        flat: dict[str, Any] = {}
+        for name, value in fields.items():
+            if isinstance(value, Mapping):
+                flat.update({f"{name}/{k}": v for k, v in value.items()})
+            else:
+                flat[name] = value
+        at = 0 if step is None else check.step_value(step, self.run.run_id)
+        self.run.log_metrics(flat, at, timestamp)
+        return self
+
+    def flush(self, timeout: float = 30.0) -> Metrics:
+        """Send what the run logged so far (see :meth:`Run.flush`); returns itself.
+
+        Raises:
+            FlushError: see :meth:`Run.flush`.
+        """
+        self.run.flush(timeout)
+        return self
+
+
 class MetricsLogger:
     """Points with several fields sharing one step, under a prefix (ML-Dash's
     ``run.metrics("train")``). Fields may differ from one point to the next."""
@@ -481,6 +525,9 @@ class MetricsLogger:
         at = steps.get(self.prefix, 0) if step is None else check.step_value(step, self.run.run_id)
         self.run.log_metrics({f"{self.prefix}/{k}": v for k, v in fields.items()}, at, timestamp)
         steps[self.prefix] = at + 1
+
+    append = log
+    """ML-Dash's other name for :meth:`log` (``metrics("loss").append(value=0.5, epoch=1)``)."""
 
     def read(self, start_index: int = 0, limit: int = 1000) -> dict[str, Any]:
         """ML-Dash style: the points ``start_index`` to ``start_index + limit - 1`` in logging

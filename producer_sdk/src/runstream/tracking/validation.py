@@ -23,6 +23,7 @@ from runstream.contract.exceptions import UnsafeRunIdError
 from runstream.contract.identifiers import check_run_id
 from runstream.contract.limits import KEY_CHARACTERS as KEY_CHARACTERS
 from runstream.contract.limits import KEY_PATTERN
+from runstream.contract.limits import LOG_LEVELS as LOG_LEVELS
 from runstream.contract.limits import MAX_KEY_LENGTH as MAX_KEY_LENGTH
 from runstream.contract.limits import MAX_PARAM_KEY_LENGTH as MAX_PARAM_KEY_LENGTH
 from runstream.contract.limits import MAX_PARAM_LENGTH as MAX_PARAM_LENGTH
@@ -33,9 +34,14 @@ from runstream.tracking.exceptions import ValidationError
 
 _KEY = KEY_PATTERN
 RUN_STATUSES = ("FINISHED", "FAILED", "KILLED")
-_STATUS_ALIASES = {"SUCCEEDED": "FINISHED", "DONE": "FINISHED", "STOPPED": "KILLED"}
-"""Polyaxon's end statuses, as Runstream's."""
-LOG_LEVELS = ("debug", "info", "warn", "warning", "error", "critical", "fatal")
+_STATUS_ALIASES = {
+    "SUCCEEDED": "FINISHED",
+    "DONE": "FINISHED",
+    "STOPPED": "KILLED",
+    "COMPLETED": "FINISHED",
+    "CANCELLED": "KILLED",
+}
+"""Polyaxon's and ML-Dash's end statuses, as Runstream's."""
 
 
 def check_key(

@@ -22,6 +22,8 @@ MAX_PARAM_LENGTH = 6000
 """Characters of a param value."""
 MAX_TAG_LENGTH = 5000
 """Characters of a tag or label value (and of a log line's metadata value)."""
+LOG_LEVELS = ("debug", "info", "warn", "warning", "error", "critical", "fatal")
+"""The levels a log line may have (ML-Dash's debug/info/warn/error/fatal and Python's)."""
 INT64_MIN = -(2**63)
 INT64_MAX = 2**63 - 1
 STEP_RANGE = (INT64_MIN, INT64_MAX)

@@ -33,6 +33,7 @@ from runstream.contract.identifiers import check_artifact_path, check_run_id
 from runstream.contract.limits import (
     KEY_CHARACTERS,
     KEY_PATTERN,
+    LOG_LEVELS,
     MAX_KEY_LENGTH,
     MAX_PARAM_KEY_LENGTH,
     MAX_PARAM_LENGTH,
@@ -143,6 +144,12 @@ def _check_payload(run_id: str, payload: object) -> None:
         _check_names(run_id, payload.name, payload.collection)
     elif isinstance(payload, LogLine):
         _check_text(run_id, "log message", payload.message, MAX_TEXT_LENGTH, "text")
+        if payload.level not in LOG_LEVELS:
+            raise InvalidEventError(
+                f"run {run_id}: LogLine.level {payload.level[:40]!r} is not one of "
+                f"{', '.join(LOG_LEVELS)}",
+                "level",
+            )
     elif isinstance(payload, RunEnded) and (
         payload.status == RUNNING or payload.status not in RUN_STATUSES
     ):

@@ -42,6 +42,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from runstream.contract.exceptions import UnsafeRunIdError
+from runstream.contract.limits import LOG_LEVELS
 from runstream.core.errors import RunstreamError
 from runstream.query.exceptions import FilterError, QueryError, RunNotFoundError
 from runstream.ui import params as check
@@ -59,7 +60,6 @@ MAX_POINTS = 20_000
 MAX_COMPARE_RUNS = 20
 MAX_RUNS = 10_000
 MAX_LOG_LINES = 10_000
-LOG_LEVELS = ("debug", "info", "warn", "warning", "error", "critical")
 _SECURITY_HEADERS = {
     "x-content-type-options": "nosniff",
     "x-frame-options": "DENY",
