@@ -15,6 +15,7 @@ import pytest
 
 from runstream import tracking
 from runstream.contract import Codec, decode_batch
+from runstream.core.errors import RunstreamError
 from runstream.core.locallog import read_log
 from runstream.core.settings import Settings
 
@@ -76,3 +77,35 @@ def test_submarine_workers(mode: Mode, tmp_path: Path) -> None:
     assert [(p["step"], p["value"]) for p in history[0]["values"]] == [
         (step, 0.5 + step / 10) for step in range(3) for _ in range(2)
     ]
+
+
+@pytest.mark.integration
+def test_submarine_bad_input_names_field_and_keeps_earlier(
+    mode: Mode, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RUNSTREAM_RUN_ID", "submarine-bad")
+
+    def example() -> tuple[list[RunstreamError], Any]:
+        caught = []
+        tracking.log_metric("accuracy", 0.5, step=0)
+        for call in (
+            lambda: tracking.log_metric("accuracy", "high", step=1),
+            lambda: tracking.log_metric("a" * 251, 0.5),
+            lambda: tracking.log_param("lr", "x" * 6001),
+            lambda: tracking.log_metric("accuracy", 0.6, step=2**63),
+        ):
+            with pytest.raises(RunstreamError) as bad:
+                call()
+            caught.append(bad.value)
+        run = tracking.get_runs(run="submarine-bad")[0]
+        return caught, (run, tracking.get_metrics_history(run=run, metrics=["accuracy"]))
+
+    caught, (run, history) = mode.run(example)
+    assert [(e.field, e.limit) for e in caught] == [  # type: ignore[attr-defined]
+        ("value", "a real number"),
+        ("key", "at most 250 characters"),
+        ("value", "at most 6000 characters"),
+        ("step", "-2**63 to 2**63-1"),
+    ]
+    assert [(p["step"], p["value"]) for p in history[0]["values"]] == [(0, 0.5)]
+    assert "lr" not in run.params

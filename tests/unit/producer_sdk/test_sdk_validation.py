@@ -98,7 +98,7 @@ def test_steps(step: object) -> None:
         check.step_value(step)
     assert check.step_value(np.int32(4)) == 4
     assert check.step_value(np.array(5)) == 5
-    with pytest.raises(ValidationError, match="64 bits"):
+    with pytest.raises(ValidationError, match="64-bit range"):
         check.step_value(2**63)
 
 

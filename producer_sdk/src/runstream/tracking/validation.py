@@ -166,7 +166,12 @@ def step_value(step: Any, run_id: str | None = None) -> int:
     else:
         result = int(step)
     if not STEP_RANGE[0] <= result <= STEP_RANGE[1]:
-        raise ValidationError("step", "64-bit integer", f"step {result} is outside 64 bits", run_id)
+        raise ValidationError(
+            "step",
+            "-2**63 to 2**63-1",
+            f"step {result} is outside the 64-bit range -2**63 to 2**63-1",
+            run_id,
+        )
     return result
 
 
