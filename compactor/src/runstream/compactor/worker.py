@@ -32,6 +32,7 @@ from typing import Any
 from runstream.compactor.buffer import BufferPolicy, RunBuffer, chunk_of
 from runstream.compactor.cache import TableCache, WrittenFile
 from runstream.compactor.exceptions import StoreAccessError, StoreWriteError
+from runstream.compactor.metrics import CompactorMetrics
 from runstream.compactor.snapshots import Snapshots
 from runstream.compactor.store import Store
 from runstream.compactor.writes import WriteQueue
@@ -113,6 +114,7 @@ class Compactor:
         dead_letters: where refused messages go; None to count them only (in Kafka mode the
             processor dead-letters the same messages).
         topic: the name of what is read, for dead letters' headers.
+        metrics: where write latency and backlog are reported (None: nowhere).
     """
 
     def __init__(
@@ -125,8 +127,10 @@ class Compactor:
         stop: threading.Event | None = None,
         dead_letters: DeadLetterSink | None = None,
         topic: str = "events",
+        metrics: CompactorMetrics | None = None,
     ) -> None:
         self.source = source
+        self.metrics = metrics
         self.dead_letters = dead_letters
         self.topic = topic
         self.store = store
@@ -198,6 +202,13 @@ class Compactor:
             self._start_due(now, force=False)
             finished = self._writes.reap()
             self._commit(now, urgent=finished > 0)
+            if self.metrics is not None:
+                self.metrics.observe_backlog(
+                    sum(buffer.points for buffer in self._buffers.values()),
+                    len(self._buffers),
+                    self._writes.in_flight,
+                    len(self.assigned),
+                )
             return len(records)
 
     def flush(self, force: bool = False) -> None:
@@ -387,7 +398,10 @@ class Compactor:
 
     def _write_metric_file(self, path: str, table: Any, rollup: Any) -> None:
         """Write ``table`` at ``path``, its ``rollup`` in its footer (one PUT)."""
+        started = time.perf_counter()
         self.store.write(path, encode(table, rollup))
+        if self.metrics is not None:
+            self.metrics.write_seconds.observe(time.perf_counter() - started)
 
     def merge(
         self, run_id: str, partition: int, cached: Mapping[str, WrittenFile] | None = None
