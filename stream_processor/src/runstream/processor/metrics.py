@@ -68,7 +68,7 @@ class ProcessorMetrics:
             registry=self.registry,
         )
         self._assigned = 0
-        self._ticked = time.monotonic()
+        self._ticked: float | None = None  # the timer runs once the app has started
 
     def attach(self, app: faust.App, settings: Settings, topic: str, group: str) -> None:
         """Follow ``app``'s assignment of ``topic`` (the event log), its event loop (a timer
@@ -88,7 +88,10 @@ class ProcessorMetrics:
         app.timer(_TICK_SECONDS, name=f"{PREFIX}.tick")(tick)
 
     def live(self) -> str | None:
-        """None while the event loop ticks; else why the worker should be restarted."""
+        """None while the event loop ticks (or before it first has: table recovery may take
+        long); else why the worker should be restarted."""
+        if self._ticked is None:
+            return None
         silent = time.monotonic() - self._ticked
         if silent > STALL_SECONDS:
             return f"event loop silent for {silent:.0f} s"
