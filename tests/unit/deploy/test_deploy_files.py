@@ -132,6 +132,10 @@ def dockerfile_problems(text: str, context: Path = REPO) -> list[str]:
     }
     problems += [f"Dockerfile: COPY source {s!r} is in .dockerignore" for s in copied & ignored]
     problems += variable_problems("Dockerfile ENV", image_env(text))
+    # the final stage keeps only the virtual environment: nothing may point back into /src
+    installs = [rest for word, rest in dockerfile_instructions(text) if "uv pip install" in rest]
+    if not installs or not all("--no-editable" in rest for rest in installs):
+        problems.append("Dockerfile: uv pip install without --no-editable (workspace members)")
     return problems
 
 
@@ -446,3 +450,5 @@ def test_catches_a_wrong_dockerfile() -> None:
     assert any("COPY source 'queries' does not exist" in p for p in problems), problems
     ignored = text.replace("COPY query query", "COPY docs docs")
     assert any("'docs' is in .dockerignore" in p for p in dockerfile_problems(ignored))
+    editable = text.replace("--no-editable ", "")
+    assert any("without --no-editable" in p for p in dockerfile_problems(editable))
