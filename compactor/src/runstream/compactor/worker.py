@@ -61,6 +61,8 @@ from runstream.core.source import EventSource, Record, SourceError
 
 logger = logging.getLogger(__name__)
 
+_OBSERVE_INTERVAL_S = 1.0  # the backlog gauges cost a pass over the buffers: once a second
+
 
 @dataclass(frozen=True, slots=True)
 class CompactorConfig:
@@ -144,6 +146,7 @@ class Compactor:
         self._position: dict[int, int] = {}
         self._committed: dict[int, int] = {}
         self._last_commit = 0.0
+        self._observed = 0.0  # when the backlog gauges were last set
         self._failed: BaseException | None = None  # once set, nothing more is committed
         self._writes = WriteQueue(self.config.write_threads, self.config.max_writes_in_flight)
         self._cache = TableCache(
@@ -202,7 +205,8 @@ class Compactor:
             self._start_due(now, force=False)
             finished = self._writes.reap()
             self._commit(now, urgent=finished > 0)
-            if self.metrics is not None:
+            if self.metrics is not None and now - self._observed >= _OBSERVE_INTERVAL_S:
+                self._observed = now
                 self.metrics.observe_backlog(
                     sum(buffer.points for buffer in self._buffers.values()),
                     len(self._buffers),
