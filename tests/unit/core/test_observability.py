@@ -93,3 +93,13 @@ def test_known_variables() -> None:
     assert is_known_variable("RUNSTREAM_KAFKA_SASL_MECHANISM")
     assert not is_known_variable("RUNSTREAM_KAFKA_")
     assert not is_known_variable("RUNSTREAM_METRIC_PORT")
+
+
+def test_a_taken_port_is_a_config_error_naming_the_option_and_variable() -> None:
+    first = WorkerServer(CollectorRegistry(), "127.0.0.1", 0).start()
+    try:
+        settings = Settings.resolve("kafka://k:9092", metrics_port=first.port, environ={})
+        with pytest.raises(ConfigError, match=r"--metrics-port / RUNSTREAM_METRICS_PORT"):
+            serve(settings, CollectorRegistry())
+    finally:
+        first.close()

@@ -107,6 +107,8 @@ def compactor(
         metrics_port=metrics_port,
         metrics_host=metrics_host,
     )
+    metrics = CompactorMetrics()
+    server = serve(settings, metrics.registry, live=metrics.live, ready=metrics.ready)
     stop = threading.Event()
 
     def _stop(signum: int, frame: types.FrameType | None) -> None:
@@ -124,7 +126,6 @@ def compactor(
     topics = Topics(settings.topic_prefix)
     group = group or topics.compactor_group
     source = KafkaSource(settings, topics.events, group)
-    metrics = CompactorMetrics()
     lag = GroupLag(settings, topics.events, group, "runstream_compactor_consumer_lag")
     metrics.registry.register(lag)
     worker = Compactor(
@@ -141,7 +142,6 @@ def compactor(
         metrics=metrics,
     )
     metrics.watch(worker)
-    server = serve(settings, metrics.registry, live=metrics.live, ready=metrics.ready)
     click.echo(f"compactor: {settings.tracking_uri} -> {settings.store} (group {group})")
     try:
         stats = worker.run()

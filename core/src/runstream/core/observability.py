@@ -28,6 +28,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from runstream.core.errors import ConfigError
 from runstream.core.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -153,11 +154,19 @@ def serve(
     served) when no port is set.
 
     Raises:
-        OSError: the port cannot be bound.
+        ConfigError: the address cannot be bound (the port is taken, the host is not local).
     """
     if settings.metrics_port is None:
         return None
-    return WorkerServer(registry, settings.metrics_host, settings.metrics_port, live, ready).start()
+    host, port = settings.metrics_host, settings.metrics_port
+    try:
+        server = WorkerServer(registry, host, port, live, ready)
+    except OSError as error:
+        raise ConfigError(
+            f"metrics port (--metrics-port / RUNSTREAM_METRICS_PORT) {port} on "
+            f"{host} (--metrics-host / RUNSTREAM_METRICS_HOST) cannot be bound: {error}"
+        ) from error
+    return server.start()
 
 
 class GroupLag(Collector):
