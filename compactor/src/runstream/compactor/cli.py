@@ -10,12 +10,14 @@ import types
 import click
 
 from runstream.compactor.buffer import BufferPolicy
+from runstream.compactor.metrics import CompactorMetrics
 from runstream.compactor.snapshots import Snapshots
 from runstream.compactor.store import Store
 from runstream.compactor.uploads import UploadProcesses
 from runstream.compactor.worker import Compactor, CompactorConfig
 from runstream.contract.codec import Codec
 from runstream.core.filesystem import open_store
+from runstream.core.observability import GroupLag, metrics_options, serve
 from runstream.core.settings import Settings
 from runstream.core.source import KafkaSource
 from runstream.core.topics import Topics
@@ -80,6 +82,7 @@ logger = logging.getLogger(__name__)
     help="Helper processes making the S3 PUTs, off the worker's interpreter lock "
     "(0: PUT from the worker's own threads). Not used for a local folder.",
 )
+@metrics_options
 def compactor(
     tracking_uri: str | None,
     store: str | None,
@@ -92,11 +95,20 @@ def compactor(
     merge: bool,
     write_threads: int,
     upload_processes: int,
+    metrics_port: int | None,
+    metrics_host: str | None,
 ) -> None:
     """Write metric points into Parquet in the store, exactly once; stop with Ctrl-C."""
     settings = Settings.resolve(
-        tracking_uri, store, s3_endpoint=s3_endpoint, topic_prefix=topic_prefix
+        tracking_uri,
+        store,
+        s3_endpoint=s3_endpoint,
+        topic_prefix=topic_prefix,
+        metrics_port=metrics_port,
+        metrics_host=metrics_host,
     )
+    metrics = CompactorMetrics()
+    server = serve(settings, metrics.registry, live=metrics.live, ready=metrics.ready)
     stop = threading.Event()
 
     def _stop(signum: int, frame: types.FrameType | None) -> None:
@@ -114,6 +126,8 @@ def compactor(
     topics = Topics(settings.topic_prefix)
     group = group or topics.compactor_group
     source = KafkaSource(settings, topics.events, group)
+    lag = GroupLag(settings, topics.events, group, "runstream_compactor_consumer_lag")
+    metrics.registry.register(lag)
     worker = Compactor(
         source,
         destination,
@@ -125,7 +139,9 @@ def compactor(
         ),
         snapshots=Snapshots(destination, codec) if snapshots else None,
         stop=stop,
+        metrics=metrics,
     )
+    metrics.watch(worker)
     click.echo(f"compactor: {settings.tracking_uri} -> {settings.store} (group {group})")
     try:
         stats = worker.run()
@@ -133,6 +149,9 @@ def compactor(
         source.close()
         if uploads is not None:
             uploads.close()
+        if server is not None:
+            server.close()
+        lag.close()
     click.echo(
         f"compactor stopped: {stats.records} records, {stats.points} points, "
         f"{stats.files} files, {stats.merges} merges"

@@ -32,6 +32,7 @@ from typing import Any
 from runstream.compactor.buffer import BufferPolicy, RunBuffer, chunk_of
 from runstream.compactor.cache import TableCache, WrittenFile
 from runstream.compactor.exceptions import StoreAccessError, StoreWriteError
+from runstream.compactor.metrics import CompactorMetrics
 from runstream.compactor.snapshots import Snapshots
 from runstream.compactor.store import Store
 from runstream.compactor.writes import WriteQueue
@@ -59,6 +60,8 @@ from runstream.core.deadletters import DeadLetterSink
 from runstream.core.source import EventSource, Record, SourceError
 
 logger = logging.getLogger(__name__)
+
+_OBSERVE_INTERVAL_S = 1.0  # the backlog gauges cost a pass over the buffers: once a second
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +116,7 @@ class Compactor:
         dead_letters: where refused messages go; None to count them only (in Kafka mode the
             processor dead-letters the same messages).
         topic: the name of what is read, for dead letters' headers.
+        metrics: where write latency and backlog are reported (None: nowhere).
     """
 
     def __init__(
@@ -125,8 +129,10 @@ class Compactor:
         stop: threading.Event | None = None,
         dead_letters: DeadLetterSink | None = None,
         topic: str = "events",
+        metrics: CompactorMetrics | None = None,
     ) -> None:
         self.source = source
+        self.metrics = metrics
         self.dead_letters = dead_letters
         self.topic = topic
         self.store = store
@@ -140,6 +146,7 @@ class Compactor:
         self._position: dict[int, int] = {}
         self._committed: dict[int, int] = {}
         self._last_commit = 0.0
+        self._observed = 0.0  # when the backlog gauges were last set
         self._failed: BaseException | None = None  # once set, nothing more is committed
         self._writes = WriteQueue(self.config.write_threads, self.config.max_writes_in_flight)
         self._cache = TableCache(
@@ -198,6 +205,14 @@ class Compactor:
             self._start_due(now, force=False)
             finished = self._writes.reap()
             self._commit(now, urgent=finished > 0)
+            if self.metrics is not None and now - self._observed >= _OBSERVE_INTERVAL_S:
+                self._observed = now
+                self.metrics.observe_backlog(
+                    sum(buffer.points for buffer in self._buffers.values()),
+                    len(self._buffers),
+                    self._writes.in_flight,
+                    len(self.assigned),
+                )
             return len(records)
 
     def flush(self, force: bool = False) -> None:
@@ -387,7 +402,10 @@ class Compactor:
 
     def _write_metric_file(self, path: str, table: Any, rollup: Any) -> None:
         """Write ``table`` at ``path``, its ``rollup`` in its footer (one PUT)."""
+        started = time.perf_counter()
         self.store.write(path, encode(table, rollup))
+        if self.metrics is not None:
+            self.metrics.write_seconds.observe(time.perf_counter() - started)
 
     def merge(
         self, run_id: str, partition: int, cached: Mapping[str, WrittenFile] | None = None

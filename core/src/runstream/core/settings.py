@@ -26,11 +26,51 @@ from runstream.core.errors import ConfigError
 
 DEFAULT_TRACKING_URI = "file://./runstream-data"
 DEFAULT_TOPIC_PREFIX = "runstream"
+DEFAULT_METRICS_HOST = "127.0.0.1"
 _KAFKA_ENV_PREFIX = "RUNSTREAM_KAFKA_"
+UI_TOKEN_VARIABLE = "RUNSTREAM_UI_TOKEN"
+# Every RUNSTREAM_* variable a long-running worker or the CLI reads (the SDK's job variables
+# are the SDK's), plus the RUNSTREAM_KAFKA_* family: what deploy files may set.
+VARIABLES = frozenset(
+    {
+        "RUNSTREAM_TRACKING_URI",
+        "RUNSTREAM_STORE",
+        "RUNSTREAM_S3_ENDPOINT",
+        "RUNSTREAM_TOPIC_PREFIX",
+        "RUNSTREAM_NO_OP",
+        "RUNSTREAM_SPILL_DIR",
+        "RUNSTREAM_METRICS_PORT",
+        "RUNSTREAM_METRICS_HOST",
+        UI_TOKEN_VARIABLE,
+    }
+)
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off", ""})
 
 Scheme = Literal["kafka", "file", "noop"]
+
+
+def is_known_variable(name: str) -> bool:
+    """Whether ``name`` is a ``RUNSTREAM_*`` variable Runstream reads (see :data:`VARIABLES`;
+    any ``RUNSTREAM_KAFKA_<PROPERTY>`` is one)."""
+    return name in VARIABLES or (
+        name.startswith(_KAFKA_ENV_PREFIX) and len(name) > len(_KAFKA_ENV_PREFIX)
+    )
+
+
+def parse_port(name: str, raw: str) -> int:
+    """Parse a TCP port (0: any free one).
+
+    Raises:
+        ConfigError: the value is not an integer from 0 to 65535.
+    """
+    try:
+        port = int(raw.strip())
+    except ValueError:
+        port = -1
+    if not 0 <= port <= 65535:
+        raise ConfigError(f"{name}={raw!r} is not a port: use an integer from 0 to 65535")
+    return port
 
 
 def parse_bool(name: str, raw: str) -> bool:
@@ -120,6 +160,10 @@ class Settings:
         no_op: accept and validate every SDK call, send nothing.
         spill_dir: where the SDK spills batches Kafka has not acknowledged in time
             (``RUNSTREAM_SPILL_DIR``, default ``$XDG_STATE_HOME/runstream/spill``).
+        metrics_port: where a worker serves ``/metrics``, ``/healthz`` and ``/readyz``
+            (``RUNSTREAM_METRICS_PORT``); None serves nothing.
+        metrics_host: the address that server listens on (``RUNSTREAM_METRICS_HOST``,
+            default 127.0.0.1; ``0.0.0.0`` in a container).
     """
 
     tracking_uri: TrackingUri
@@ -130,6 +174,8 @@ class Settings:
     storage_options: Mapping[str, Any] = field(default_factory=dict)
     no_op: bool = False
     spill_dir: Path = field(default_factory=lambda: _default_spill_dir({}))
+    metrics_port: int | None = None
+    metrics_host: str = DEFAULT_METRICS_HOST
 
     @classmethod
     def resolve(
@@ -143,6 +189,8 @@ class Settings:
         storage_options: Mapping[str, Any] | None = None,
         no_op: bool | None = None,
         spill_dir: Path | str | None = None,
+        metrics_port: int | None = None,
+        metrics_host: str | None = None,
         environ: Mapping[str, str] | None = None,
     ) -> Settings:
         """Resolve settings from arguments, then ``RUNSTREAM_*`` variables, then defaults.
@@ -160,6 +208,10 @@ class Settings:
             uri = TrackingUri("noop", "")
         resolved_store = store or env.get("RUNSTREAM_STORE") or _default_store(uri)
         kafka_conf = {**_kafka_from_env(env), **(kafka or {})}
+        if metrics_port is None and env.get("RUNSTREAM_METRICS_PORT", "").strip():
+            metrics_port = parse_port("RUNSTREAM_METRICS_PORT", env["RUNSTREAM_METRICS_PORT"])
+        elif metrics_port is not None:
+            metrics_port = parse_port("metrics_port", str(metrics_port))
         return cls(
             tracking_uri=uri,
             store=resolved_store.rstrip("/"),
@@ -169,6 +221,8 @@ class Settings:
             storage_options=dict(storage_options or {}),
             no_op=uri.scheme == "noop",
             spill_dir=Path(spill_dir).expanduser() if spill_dir else _default_spill_dir(env),
+            metrics_port=metrics_port,
+            metrics_host=metrics_host or env.get("RUNSTREAM_METRICS_HOST") or DEFAULT_METRICS_HOST,
         )
 
     def kafka_config(self, **overrides: Any) -> dict[str, Any]:

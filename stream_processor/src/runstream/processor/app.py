@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -34,6 +35,7 @@ from runstream.contract.state import RunState, apply_batch, decode_state, encode
 from runstream.core.errors import ConfigError
 from runstream.core.settings import Settings
 from runstream.core.topics import DEFAULT_PARTITIONS, Topics
+from runstream.processor.metrics import ProcessorMetrics
 
 logger = logging.getLogger(__name__)
 
@@ -97,8 +99,13 @@ def broker_credentials(kafka: Mapping[str, Any]) -> Any:
     return faust.SSLCredentials(context)
 
 
-def create_app(settings: Settings, options: ProcessorOptions | None = None) -> faust.App:
-    """A new faust app that maintains ``runstream.runs`` from ``runstream.events``.
+def create_app(
+    settings: Settings,
+    options: ProcessorOptions | None = None,
+    metrics: ProcessorMetrics | None = None,
+) -> faust.App:
+    """A new faust app that maintains ``runstream.runs`` from ``runstream.events``, counting
+    its work in ``metrics`` when given.
 
     Raises:
         ConfigError: the tracking URI of ``settings`` is not kafka://.
@@ -144,7 +151,9 @@ def create_app(settings: Settings, options: ProcessorOptions | None = None) -> f
         key_type=bytes,
         value_type=bytes,
     )
-    folder = _Folder(Codec(), topics.events, table, runs_topic, dead_topic)
+    folder = _Folder(Codec(), topics.events, table, runs_topic, dead_topic, metrics)
+    if metrics is not None:
+        metrics.attach(app, settings, topics.events, app_id)
 
     async def process(stream: Any) -> None:  # a faust.Stream of raw bytes
         async for events in stream.take_events(options.chunk, within=options.within):
@@ -165,21 +174,32 @@ class _Folder:
     """Folds chunks of event-log messages into the table and publishes what changed."""
 
     def __init__(
-        self, codec: Codec, source: str, table: Any, runs_topic: Any, dead_topic: Any
+        self,
+        codec: Codec,
+        source: str,
+        table: Any,
+        runs_topic: Any,
+        dead_topic: Any,
+        metrics: ProcessorMetrics | None = None,
     ) -> None:
         self._codec = codec
         self._source = source
         self._table = table
         self._runs = runs_topic
         self._dead = dead_topic
+        self._metrics = metrics
 
     async def fold(self, events: Sequence[Any]) -> None:
         """Fold one chunk: messages grouped by partition, each changed run written once."""
+        started = time.perf_counter()
         by_partition: dict[int, list[Any]] = {}
         for event in events:
             by_partition.setdefault(event.message.partition, []).append(event)
         for partition_events in by_partition.values():
             await self._fold_partition(partition_events)
+        if self._metrics is not None:
+            self._metrics.messages.inc(len(events))
+            self._metrics.fold_seconds.observe(time.perf_counter() - started)
 
     async def _fold_partition(self, events: list[Any]) -> None:
         # The table's RocksDB store picks the partition from faust's "current event"; make
@@ -223,6 +243,8 @@ class _Folder:
             await self._runs.send(
                 key=key, value=None if state.is_deleted else data, partition=partition
             )
+        if self._metrics is not None:
+            self._metrics.runs_published.inc(len(changed))
 
     def _apply(self, changed: dict[bytes, RunState], batch: EventBatch) -> None:
         key = batch.run_id.encode()
@@ -231,6 +253,9 @@ class _Folder:
             stored = self._table.get(key)
             state = None if stored is None else decode_state(self._codec, stored)
         changed[key] = apply_batch(state, batch)
+        if self._metrics is not None:
+            self._metrics.events.inc(len(batch))
+            self._metrics.points.inc(len(batch.metrics))
 
     async def _send_dead_letter(self, letter: DeadLetter) -> None:
         logger.warning(
@@ -242,3 +267,5 @@ class _Folder:
             letter.message,
         )
         await self._dead.send(key=letter.key, value=letter.value, headers=letter.headers())
+        if self._metrics is not None:
+            self._metrics.dead_letters.labels(letter.reason).inc()

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from runstream.core.observability import metrics_options
 from runstream.core.settings import Settings
 
 
@@ -35,6 +36,7 @@ from runstream.core.settings import Settings
     help="Seconds after which a silent (killed) worker's partitions go to the others.",
 )
 @click.option("--loglevel", default="WARNING", show_default=True)
+@metrics_options
 def processor(
     app_id: str | None,
     data_dir: Path,
@@ -42,15 +44,21 @@ def processor(
     within: float,
     session_timeout: float,
     loglevel: str,
+    metrics_port: int | None,
+    metrics_host: str | None,
 ) -> None:
     """Run a stream-processor worker (start several with the same --app-id to share the load)."""
     from faust import Worker
 
     from runstream.core.kafka_admin import ensure_topics
+    from runstream.core.observability import serve
     from runstream.processor.app import ProcessorOptions, create_app
+    from runstream.processor.metrics import ProcessorMetrics
 
-    settings = Settings.resolve()
+    settings = Settings.resolve(metrics_port=metrics_port, metrics_host=metrics_host)
     ensure_topics(settings)
+    metrics = ProcessorMetrics()
+    serve(settings, metrics.registry, live=metrics.live, ready=metrics.ready)
     app = create_app(
         settings,
         ProcessorOptions(
@@ -60,6 +68,7 @@ def processor(
             within=within,
             session_timeout=session_timeout,
         ),
+        metrics,
     )
     worker = Worker(app, loglevel=loglevel, quiet=True, redirect_stdouts=False)
     worker.execute_from_commandline()

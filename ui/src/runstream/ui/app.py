@@ -14,6 +14,9 @@ run, 503 when the event log cannot be read)::
     /api/compare?run=&run=&key=&start_step=&end_step=&max_points=
                                                      one metric of several runs
 
+``/metrics`` (Prometheus), ``/healthz`` and ``/readyz`` answer without the token
+(:mod:`runstream.ui.metrics`).
+
 Pages ``/``, ``/runs/{run_id}`` and ``/compare`` are the built front end's index.html;
 ``/assets/*`` its scripts and styles. No endpoint takes SQL.
 
@@ -50,6 +53,7 @@ from runstream.ui import serialize
 from runstream.ui.assets import static_dir
 from runstream.ui.backend import Backend
 from runstream.ui.exceptions import BadParameterError
+from runstream.ui.metrics import OPEN_PATHS, RequestMetrics, UiMetrics
 from runstream.ui.params import Params
 
 logger = logging.getLogger(__name__)
@@ -207,6 +211,9 @@ class TokenGate:
             await self.app(scope, receive, send)
             return
         request = Request(scope)
+        if request.url.path in OPEN_PATHS:  # probes and scrapers carry no token
+            await self.app(scope, receive, send)
+            return
         bearer = request.headers.get("authorization", "")
         if self._matches(bearer.removeprefix("Bearer ").strip() if bearer else None) or (
             self._matches(request.cookies.get(TOKEN_COOKIE))
@@ -255,14 +262,17 @@ def create_app(
     token: str | None = None,
     allowed_hosts: Sequence[str] = ("127.0.0.1", "localhost", "::1"),
     static: Path | None = None,
+    metrics: UiMetrics | None = None,
 ) -> Starlette:
-    """The UI application over ``backend``.
+    """The UI application over ``backend``, with ``/metrics``, ``/healthz`` and ``/readyz``
+    (open without the token).
 
     Args:
         backend: the engine and logs to answer from (closed when the app shuts down).
         token: when given, every request must carry it.
         allowed_hosts: host names the Host header may carry ("*": any).
         static: the built front end (default: the package's ``static`` folder).
+        metrics: where requests are counted (None: a registry of the app's own).
 
     Raises:
         AssetsMissingError: the built front end is missing.
@@ -270,6 +280,7 @@ def create_app(
     folder = static_dir() if static is None else static_dir(static)
     index = folder / "index.html"
     api = Api(backend)
+    metrics = metrics or UiMetrics()
 
     def page(request: Request) -> Response:
         return FileResponse(index, headers={"cache-control": "no-cache"})
@@ -278,6 +289,7 @@ def create_app(
         return Response(status_code=204)
 
     routes = [
+        *metrics.routes(),
         Route("/favicon.ico", no_icon),
         Route("/api/info", _guarded(api.info)),
         Route("/api/runs", _guarded(api.runs)),
@@ -291,6 +303,7 @@ def create_app(
         Mount("/assets", StaticFiles(directory=folder / "assets")),
     ]
     middleware = [
+        Middleware(RequestMetrics, metrics=metrics),
         Middleware(SecurityHeaders),
         Middleware(TrustedHostMiddleware, allowed_hosts=list(allowed_hosts)),
     ]

@@ -9,12 +9,12 @@ import socket
 
 import click
 
-from runstream.core.settings import Settings
+from runstream.core.settings import UI_TOKEN_VARIABLE, Settings
 from runstream.ui.exceptions import UnsafeBindError
 
 logger = logging.getLogger(__name__)
 
-TOKEN_ENV = "RUNSTREAM_UI_TOKEN"
+TOKEN_ENV = UI_TOKEN_VARIABLE
 
 
 def is_loopback(host: str) -> bool:
