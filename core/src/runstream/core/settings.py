@@ -118,8 +118,11 @@ class Settings:
         kafka: librdkafka properties passed through unchanged (SASL, TLS, ...).
         storage_options: s3fs/fsspec options passed through unchanged.
         no_op: accept and validate every SDK call, send nothing.
-        spill_dir: where the SDK spills batches Kafka has not acknowledged in time
-            (``RUNSTREAM_SPILL_DIR``, default ``$XDG_STATE_HOME/runstream/spill``).
+        spill_dir: the SDK's journal folder: every batch is written there before it is
+            produced, and stays until Kafka acknowledges it (``RUNSTREAM_SPILL_DIR``,
+            default ``$XDG_STATE_HOME/runstream/spill``).
+        journal: write every batch to the journal before producing it; off, only batches
+            Kafka does not take are written there (``RUNSTREAM_JOURNAL``, default on).
     """
 
     tracking_uri: TrackingUri
@@ -130,6 +133,7 @@ class Settings:
     storage_options: Mapping[str, Any] = field(default_factory=dict)
     no_op: bool = False
     spill_dir: Path = field(default_factory=lambda: _default_spill_dir({}))
+    journal: bool = True
 
     @classmethod
     def resolve(
@@ -143,6 +147,7 @@ class Settings:
         storage_options: Mapping[str, Any] | None = None,
         no_op: bool | None = None,
         spill_dir: Path | str | None = None,
+        journal: bool | None = None,
         environ: Mapping[str, str] | None = None,
     ) -> Settings:
         """Resolve settings from arguments, then ``RUNSTREAM_*`` variables, then defaults.
@@ -156,6 +161,8 @@ class Settings:
         )
         if no_op is None:
             no_op = parse_bool("RUNSTREAM_NO_OP", env.get("RUNSTREAM_NO_OP", "0"))
+        if journal is None:
+            journal = parse_bool("RUNSTREAM_JOURNAL", env.get("RUNSTREAM_JOURNAL", "1"))
         if no_op:
             uri = TrackingUri("noop", "")
         resolved_store = store or env.get("RUNSTREAM_STORE") or _default_store(uri)
@@ -169,6 +176,7 @@ class Settings:
             storage_options=dict(storage_options or {}),
             no_op=uri.scheme == "noop",
             spill_dir=Path(spill_dir).expanduser() if spill_dir else _default_spill_dir(env),
+            journal=journal,
         )
 
     def kafka_config(self, **overrides: Any) -> dict[str, Any]:
