@@ -18,6 +18,7 @@ import time
 import weakref
 from collections import deque
 from dataclasses import dataclass, field
+from itertools import islice
 
 from runstream.contract.codec import Codec
 from runstream.contract.events import Event, EventBatch, MetricColumns, Producer, encode_batch
@@ -32,8 +33,10 @@ MAX_BATCH_POINTS = 10_000
 MAX_BATCH_EVENTS = 500
 MAX_MESSAGE_BYTES = 900_000
 # Points queued per run before a logging call waits for the thread: what the thread encodes
-# and journals in ~10 ms, so a point is in the journal <= 50 ms after it is accepted.
-DEFAULT_MAX_PENDING = 10_000
+# and journals in a few ms; with the thread waking every DEFAULT_INTERVAL s, a point is in
+# the journal <= 50 ms after it is accepted.
+DEFAULT_MAX_PENDING = 5_000
+DEFAULT_INTERVAL = 0.01
 
 MetricItem = tuple[str, float, int, int]
 
@@ -77,7 +80,7 @@ class Batcher:
         self,
         sink: Sink,
         *,
-        interval: float = 0.02,
+        interval: float = DEFAULT_INTERVAL,
         max_pending: int = DEFAULT_MAX_PENDING,
         codec: Codec | None = None,
     ) -> None:
@@ -92,6 +95,7 @@ class Batcher:
 
     def _setup(self) -> None:
         self._lock = threading.Lock()
+        self._work = threading.Lock()  # held while batching or driving the sink
         self._wake = threading.Event()
         self._caught_up = threading.Condition(self._lock)
         self._queues: list[RunQueue] = []
@@ -136,14 +140,26 @@ class Batcher:
         self._wake.set()
 
     def backpressure(self) -> None:
-        """Wait until the thread has taken the queued items (called when a queue is over
-        ``max_pending``): memory stays bounded even if callers outpace encoding.
+        """Called when a queue is over ``max_pending``: batch and journal the queued items
+        on the calling thread when the background thread is idle (so a busy machine that
+        does not schedule that thread does not leave accepted points out of the journal),
+        else wait until the thread has written them. Memory stays bounded and accepted
+        points reach the journal quickly even if callers outpace encoding.
 
         Raises:
             SinkError: the sink reports events at risk (the journal folder failed).
         """
         if self._failure:
             raise SinkError(self._failure)
+        if self._work.acquire(blocking=False):
+            try:
+                self._drain()
+                self._check_sink()
+            except Exception:  # the thread meets it again and reports it to flushers
+                logger.exception("runstream batcher failed on the calling thread")
+            finally:
+                self._work.release()
+            return
         self._wake.set()
         with self._caught_up:
             self._caught_up.wait(timeout=1.0)
@@ -194,18 +210,22 @@ class Batcher:
             self._wake.clear()
             with self._lock:
                 requests, self._requests = self._requests, []
-            try:
-                self._drain()
-                self.sink.service()
-                self._check_sink()
-            except Exception as error:  # the thread must survive: report to flushers
-                logger.exception("runstream batcher failed")
-                for request in requests:
-                    request.error = error
-                    request.done.set()
-                continue
+            with self._work:
+                self._work_once(requests)
+
+    def _work_once(self, requests: list[_FlushRequest]) -> None:
+        try:
+            self._drain()
+            self.sink.service()
+            self._check_sink()
+        except Exception as error:  # the thread must survive: report to flushers
+            logger.exception("runstream batcher failed")
             for request in requests:
-                self._serve(request)
+                request.error = error
+                request.done.set()
+            return
+        for request in requests:
+            self._serve(request)
 
     def _check_sink(self) -> None:
         """Make the next metric call raise while the sink reports events at risk (through
@@ -242,9 +262,17 @@ class Batcher:
         events_queue, metrics_queue = queue.events, queue.metrics
         # An ended run's last points go before its RunEnded, so readers see the end last.
         take = 0 if queue.closed and metrics_queue else min(len(events_queue), MAX_BATCH_EVENTS)
-        events = [events_queue.popleft() for _ in range(take)]
-        points = [metrics_queue.popleft() for _ in range(min(len(metrics_queue), MAX_BATCH_POINTS))]
-        self._encode_and_send(queue.run_id, events, points)
+        # Items stay queued until written: the queue length a logging call checks counts
+        # everything not yet in the journal (only this thread pops; callers append right).
+        events = list(islice(events_queue, take))
+        points = list(islice(metrics_queue, min(len(metrics_queue), MAX_BATCH_POINTS)))
+        try:
+            self._encode_and_send(queue.run_id, events, points)
+        finally:
+            for _ in range(len(events)):
+                events_queue.popleft()
+            for _ in range(len(points)):
+                metrics_queue.popleft()
 
     def _encode_and_send(self, run_id: str, events: list[Event], points: list[MetricItem]) -> None:
         columns = _columns(points)

@@ -277,6 +277,7 @@ class KafkaSink:
         self._orphans: list[Orphan] | None = None  # adopted at the first service
         self._orphan_records: Iterator[Record] | None = None
         self._orphan_next: Record | None = None
+        self._orphan_in_flight = 0
         self._healthy = True
         self._last_error = ""
 
@@ -429,9 +430,11 @@ class KafkaSink:
                 return
             self._orphan_next = None
             orphan.unacknowledged += 1
+            self._orphan_in_flight += 1
 
     def _orphan_delivered(self, orphan: Orphan, error: Any, _message: Any) -> None:
         orphan.unacknowledged -= 1
+        self._orphan_in_flight -= 1
         if error is not None:
             orphan.failed = True
         self._settle_orphan(orphan)
@@ -442,6 +445,9 @@ class KafkaSink:
             logger.info(
                 "journal file %s %s", orphan.path, "kept" if orphan.failed else "fully resent"
             )
+
+    def _orphans_busy(self) -> bool:
+        return self._orphans is None or bool(self._orphans) or self._orphan_in_flight > 0
 
     def unacknowledged(self) -> int:
         """Events of this process not acknowledged, each counted once: in flight, waiting in
@@ -475,7 +481,9 @@ class KafkaSink:
             raise SinkError(failure)
         return left
 
-    def _wait(self, timeout: float) -> int:
+    def _wait(self, timeout: float, orphans: bool = False) -> int:
+        """Serve until this process's events (and, with ``orphans``, the adopted journal
+        files) are acknowledged or ``timeout`` s pass; the events still unacknowledged."""
         deadline = time.monotonic() + timeout
         producer = self._client()
         while True:
@@ -483,7 +491,8 @@ class KafkaSink:
             left = deadline - time.monotonic()
             if self.unacknowledged() == 0:
                 self._journal.retire_acknowledged()
-                break
+                if not (orphans and self._orphans_busy()):
+                    break
             if left <= 0:
                 break
             remaining = producer.flush(min(left, 0.2))
@@ -497,7 +506,7 @@ class KafkaSink:
         process or ``runstream sync``) and return how many events are not acknowledged."""
         mine = self._pid == os.getpid()
         if self._producer is not None or self._unsent:
-            self._wait(timeout)
+            self._wait(timeout, orphans=True)
         if self._in_flight and self._producer is not None and mine:
             # Still unacknowledged: take them back from the producer (each delivery report
             # then leaves its batch in the journal), so they outlive this process.
