@@ -469,7 +469,8 @@ class KafkaSink:
 
     def flush(self, timeout: float) -> int:
         """Wait up to ``timeout`` s for acknowledgements (resending journaled batches as the
-        broker answers); return how many events are still unacknowledged.
+        broker answers, and the journal files adopted from processes that ended); return how
+        many events of this process are still unacknowledged.
 
         Raises:
             SinkError: events are at risk (see :meth:`failure`); raised by every flush
@@ -481,9 +482,9 @@ class KafkaSink:
             raise SinkError(failure)
         return left
 
-    def _wait(self, timeout: float, orphans: bool = False) -> int:
-        """Serve until this process's events (and, with ``orphans``, the adopted journal
-        files) are acknowledged or ``timeout`` s pass; the events still unacknowledged."""
+    def _wait(self, timeout: float) -> int:
+        """Serve until this process's events and the adopted journal files are acknowledged
+        or ``timeout`` s pass; this process's events still unacknowledged."""
         deadline = time.monotonic() + timeout
         producer = self._client()
         while True:
@@ -491,7 +492,7 @@ class KafkaSink:
             left = deadline - time.monotonic()
             if self.unacknowledged() == 0:
                 self._journal.retire_acknowledged()
-                if not (orphans and self._orphans_busy()):
+                if not self._orphans_busy():
                     break
             if left <= 0:
                 break
@@ -506,7 +507,7 @@ class KafkaSink:
         process or ``runstream sync``) and return how many events are not acknowledged."""
         mine = self._pid == os.getpid()
         if self._producer is not None or self._unsent:
-            self._wait(timeout, orphans=True)
+            self._wait(timeout)
         if self._in_flight and self._producer is not None and mine:
             # Still unacknowledged: take them back from the producer (each delivery report
             # then leaves its batch in the journal), so they outlive this process.
