@@ -22,7 +22,7 @@ from fastavro import block_reader
 from runstream.contract import Codec, decode_batch
 from runstream.core.settings import Settings
 from runstream.tracking import Client
-from runstream.tracking.exceptions import SinkError
+from runstream.tracking.exceptions import FlushError, SinkError
 
 from .test_sdk_spill_errors import EVENTS, dead_broker, log_points
 
@@ -109,3 +109,17 @@ def test_a_full_journal_raises_with_the_exact_count(scheme: str, tmp_path: Path)
     # file://: what is not in the log is lost; kafka://: nothing is acknowledged (no broker)
     # and the journaled part is kept for a resend
     assert report["closed"] == (total - written if scheme == "file" else total)
+
+
+def test_without_the_journal_a_batch_in_flight_is_not_an_error(tmp_path: Path) -> None:
+    settings = Settings.resolve(
+        f"kafka://{dead_broker()}", kafka={"message.timeout.ms": 300}, journal=False, environ={}
+    )
+    client = Client(settings=settings, spill_dir=tmp_path / "spill")
+    run = client.start_run(run_id="r", capture_code=False)
+    for step in range(20_000):  # past the queue bound many times: no call raises
+        run.log_metric("loss", 0.5, step)
+    with pytest.raises(FlushError) as caught:  # unacknowledged, spilled: not at risk
+        client.flush(timeout=2.0)
+    assert caught.value.unacknowledged == 20_001
+    assert client.close(timeout=0.5) == 20_001

@@ -457,7 +457,8 @@ class KafkaSink:
     def failure(self) -> str:
         """Why events are at risk (not acknowledged and not journaled), naming the journal
         folder and their count; "" when none are."""
-        at_risk = self._unjournaled + self._unsaved
+        # without the journal (journal=False) a batch in flight is in no file by design
+        at_risk = self._unsaved + (self._unjournaled if self.journal_all else 0)
         if not at_risk:
             return ""
         error = self._journal.error or self._unsaved_error
