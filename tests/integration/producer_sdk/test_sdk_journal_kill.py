@@ -229,3 +229,28 @@ def test_broker_stopped_20_s_then_trainer_killed_loses_nothing_after_resend(
     resend_by_next_client(settings, spill, "outage")
     assert set(steps_in_topic(settings, "outage")) == set(range(durable))
     assert list(spill.glob("*.avro")) == [], "journal files left after the resend"
+
+
+@pytest.mark.integration
+def test_runstream_sync_resends_the_journal_of_a_killed_trainer(
+    sdk_settings: Settings, tmp_path: Path
+) -> None:
+    spill = tmp_path / "journal"
+    side = tmp_path / "side.txt"
+    uri = str(sdk_settings.tracking_uri)
+    trainer = launch(uri, "synced", side, spill, sdk_settings.topic_prefix)
+    try:
+        killed_at = kill_at_random(trainer, side, random.uniform(0.3, 1.0))
+    finally:
+        if trainer.poll() is None:
+            trainer.kill()
+    survived = set(steps_in_files(spill, "synced")) | set(steps_in_topic(sdk_settings, "synced"))
+    durable, _ = check_window(survived, side, killed_at)
+    env = {**os.environ, "RUNSTREAM_SPILL_DIR": str(spill)}
+    command = ["runstream", "sync", "--journal", "--to", uri]
+    command += ["--topic-prefix", sdk_settings.topic_prefix]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "resent" in done.stdout
+    assert set(steps_in_topic(sdk_settings, "synced")) == set(range(durable))
+    assert list(spill.glob("*.avro")) == []
