@@ -232,7 +232,7 @@ def orphans(folder: Path, destination: str) -> list[Orphan]:
         logger.warning("runstream journal: %s", error)
         return found
     for path in paths:
-        if not path.name.startswith(f"{destination}-"):
+        if not path.name.startswith(f"{destination}-") or _writer_alive(path):
             continue
         try:
             handle = open(path, "rb")  # noqa: SIM115 - closed by Orphan.release
@@ -245,3 +245,22 @@ def orphans(folder: Path, destination: str) -> list[Orphan]:
             continue
         found.append(Orphan(path, handle))
     return found
+
+
+def _writer_alive(path: Path) -> bool:
+    """True when the process named in the file name still runs (its closed files are its
+    own to resend; a pid reused by another process only defers the resend)."""
+    parts = path.stem.split("-")
+    try:
+        pid = int(parts[-2])
+    except (IndexError, ValueError):
+        return False
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
