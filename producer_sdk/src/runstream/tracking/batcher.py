@@ -37,6 +37,7 @@ MAX_MESSAGE_BYTES = 900_000
 # the journal <= 50 ms after it is accepted.
 DEFAULT_MAX_PENDING = 5_000
 DEFAULT_INTERVAL = 0.01
+MAX_WAIT = 0.1  # the longest a logging call waits for the thread
 
 MetricItem = tuple[str, float, int, int]
 
@@ -161,8 +162,8 @@ class Batcher:
                 self._work.release()
             return
         self._wake.set()
-        with self._caught_up:
-            self._caught_up.wait(timeout=1.0)
+        with self._caught_up:  # never blocks a call for long: at most MAX_WAIT seconds
+            self._caught_up.wait(timeout=MAX_WAIT)
 
     def flush(self, timeout: float) -> int:
         """Batch everything queued so far and wait up to ``timeout`` seconds until the sink has

@@ -41,7 +41,9 @@ from runstream.tracking.journal import (
 logger = logging.getLogger(__name__)
 
 DEFAULT_MAX_IN_FLIGHT = 2_000_000
+DEFAULT_MAX_IN_FLIGHT_BYTES = 64 << 20
 ORPHAN_IN_FLIGHT = 200  # batches of an adopted journal file handed to the producer at once
+RESEND_PER_SERVICE = 50  # batches resent per service call: the batcher's lock is let go often
 _librdkafka_logger = logging.getLogger("runstream.tracking.librdkafka")
 _KAFKA_DEFAULTS: dict[str, Any] = {"linger.ms": 5, "batch.size": 1_000_000}
 _KAFKA_FORCED: dict[str, Any] = {"acks": "all", "enable.idempotence": True}
@@ -245,6 +247,9 @@ class KafkaSink:
         spill_dir: the journal folder.
         max_in_flight: events handed to the producer and not yet acknowledged, at most.
         journal: write every batch to the journal before producing it (default True).
+        max_in_flight_bytes: bytes of batches handed to the producer and not yet
+            acknowledged, at most (the memory budget of buffered events; past it batches
+            wait in the journal).
     """
 
     def __init__(
@@ -253,6 +258,7 @@ class KafkaSink:
         spill_dir: Path,
         max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
         journal: bool = True,
+        max_in_flight_bytes: int = DEFAULT_MAX_IN_FLIGHT_BYTES,
     ) -> None:
         self.topic = Topics(settings.topic_prefix).events
         self.spill_dir = spill_dir
@@ -260,6 +266,7 @@ class KafkaSink:
         self.destination = destination_key(settings.tracking_uri.bootstrap_servers, self.topic)
         self._config = {**_KAFKA_DEFAULTS, **settings.kafka_config(), **_KAFKA_FORCED}
         self._max_in_flight = max_in_flight
+        self._max_bytes = max_in_flight_bytes
         self._producer_id = "unknown"
         self._pid = -1
         self._producer: Any = None
@@ -268,6 +275,8 @@ class KafkaSink:
 
     def _reset_counters(self) -> None:
         self._in_flight = 0  # events handed to the producer, not yet reported
+        self._in_flight_bytes = 0  # and their bytes
+        self._orphan_bytes = 0  # bytes of adopted journal batches handed to the producer
         self._unsent = 0  # events in journal files waiting for a resend
         self._unjournaled = 0  # of _in_flight: events no journal file holds
         self._unsaved = 0  # neither acknowledged, in flight nor journaled: lost at exit
@@ -311,7 +320,10 @@ class KafkaSink:
         counted as unsaved and reported by :meth:`failure`."""
         self._client()
         entry = self._journal.append(run_id, value, events) if self.journal_all else None
-        over = self._in_flight + events > self._max_in_flight and self._in_flight > 0
+        over = self._in_flight > 0 and (
+            self._in_flight + events > self._max_in_flight
+            or self._in_flight_bytes + self._orphan_bytes + len(value) > self._max_bytes
+        )
         waits = over and (entry is not None or not self.journal_all)
         if waits or not self._produce(run_id, value, events, entry):
             self._keep(entry, run_id, value, events)
@@ -341,6 +353,7 @@ class KafkaSink:
             producer.poll(0)
             return False
         self._in_flight += events
+        self._in_flight_bytes += len(value)
         if entry is None:
             self._unjournaled += events
         producer.poll(0)
@@ -348,6 +361,7 @@ class KafkaSink:
 
     def _delivered(self, events: int, entry: Entry | None, error: Any, message: Any) -> None:
         self._in_flight -= events
+        self._in_flight_bytes -= len(message.value() or b"")
         if entry is None:
             self._unjournaled -= events
         if error is None:
@@ -383,7 +397,13 @@ class KafkaSink:
             self._resend_orphans()
 
     def _resend_unsent(self) -> None:
-        while self._unsent and self._in_flight < self._max_in_flight // 2:
+        for _ in range(RESEND_PER_SERVICE):
+            if not (
+                self._unsent
+                and self._in_flight < self._max_in_flight // 2
+                and self._in_flight_bytes < self._max_bytes // 2
+            ):
+                return
             if self._resend is None:
                 self._resend = self._journal.resend()
             item = next(self._resend, None)
@@ -403,9 +423,14 @@ class KafkaSink:
             for orphan in self._orphans:
                 logger.warning("resending journal file %s of a process that ended", orphan.path)
         producer = self._client()
-        while self._orphans:
+        for _ in range(RESEND_PER_SERVICE):
+            if not self._orphans:
+                return
             orphan = self._orphans[0]
-            if orphan.unacknowledged >= ORPHAN_IN_FLIGHT:
+            if (
+                orphan.unacknowledged >= ORPHAN_IN_FLIGHT
+                or self._orphan_bytes >= self._max_bytes // 4
+            ):
                 return
             if self._orphan_next is None:
                 if self._orphan_records is None:
@@ -431,10 +456,12 @@ class KafkaSink:
             self._orphan_next = None
             orphan.unacknowledged += 1
             self._orphan_in_flight += 1
+            self._orphan_bytes += len(record.value or b"")
 
-    def _orphan_delivered(self, orphan: Orphan, error: Any, _message: Any) -> None:
+    def _orphan_delivered(self, orphan: Orphan, error: Any, message: Any) -> None:
         orphan.unacknowledged -= 1
         self._orphan_in_flight -= 1
+        self._orphan_bytes -= len(message.value() or b"")
         if error is not None:
             orphan.failed = True
         self._settle_orphan(orphan)
@@ -448,6 +475,11 @@ class KafkaSink:
 
     def _orphans_busy(self) -> bool:
         return self._orphans is None or bool(self._orphans) or self._orphan_in_flight > 0
+
+    def buffered_bytes(self) -> int:
+        """Bytes of batches handed to the producer and not yet reported (this process's and
+        adopted ones): what the events waiting for Kafka hold in memory."""
+        return self._in_flight_bytes + self._orphan_bytes
 
     def unacknowledged(self) -> int:
         """Events of this process not acknowledged, each counted once: in flight, waiting in
