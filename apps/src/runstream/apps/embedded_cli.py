@@ -45,8 +45,9 @@ def process(tracking_uri: str | None, store: str | None) -> None:
 @click.option(
     "--journal",
     is_flag=True,
-    help="Instead, resend the SDK journal files (RUNSTREAM_SPILL_DIR) that no live process "
-    "holds: batches of ended processes Kafka may not have acknowledged.",
+    help="Instead, resend the SDK journal files (RUNSTREAM_SPILL_DIR) of this broker and "
+    "topic that no live process holds: batches of ended processes Kafka may not have "
+    "acknowledged.",
 )
 def sync(
     source: str | None, target: str, topic_prefix: str | None, resend_all: bool, journal: bool

@@ -328,6 +328,7 @@ def _after_fork(reference: weakref.ref[Batcher]) -> None:
     # before the fork are the parent's to send: keep the run handles, drop their items.
     queues = [queue for queue in batcher._queues if not queue.closed]
     batcher._setup()
+    batcher.max_pending = batcher._max_pending  # the parent's failure is not the child's
     for queue in queues:
         queue.metrics.clear()
         queue.events.clear()

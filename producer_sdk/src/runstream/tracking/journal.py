@@ -222,6 +222,13 @@ class Orphan:
         self._handle.close()
 
 
+def other_destination(path: Path, destination: str) -> bool:
+    """True for a journal file of another broker or topic than ``destination`` (a spill
+    file of the SDK before the journal, named ``<producer id>-<pid>-<n>``, is of none)."""
+    first = path.name.split("-", 1)[0]
+    return len(first) == len(destination) and first != destination
+
+
 def orphans(folder: Path, destination: str) -> list[Orphan]:
     """The journal files of ``destination`` in ``folder`` that no live process holds, each
     locked for the caller (a file another process adopts first is skipped)."""
@@ -232,7 +239,7 @@ def orphans(folder: Path, destination: str) -> list[Orphan]:
         logger.warning("runstream journal: %s", error)
         return found
     for path in paths:
-        if not path.name.startswith(f"{destination}-") or _writer_alive(path):
+        if not path.name.startswith(f"{destination}-") or writer_alive(path):
             continue
         try:
             handle = open(path, "rb")  # noqa: SIM115 - closed by Orphan.release
@@ -247,16 +254,17 @@ def orphans(folder: Path, destination: str) -> list[Orphan]:
     return found
 
 
-def _writer_alive(path: Path) -> bool:
+def writer_alive(path: Path, this_process: bool = True) -> bool:
     """True when the process named in the file name still runs (its closed files are its
-    own to resend; a pid reused by another process only defers the resend)."""
+    own to resend; a pid reused by another process only defers the resend); with
+    ``this_process`` False, the calling process does not count."""
     parts = path.stem.split("-")
     try:
         pid = int(parts[-2])
     except (IndexError, ValueError):
         return False
     if pid == os.getpid():
-        return True
+        return this_process
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

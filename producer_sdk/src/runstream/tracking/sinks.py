@@ -36,6 +36,8 @@ from runstream.tracking.journal import (
     Orphan,
     destination_key,
     orphans,
+    other_destination,
+    writer_alive,
 )
 
 logger = logging.getLogger(__name__)
@@ -575,11 +577,14 @@ def _event_count(codec: Codec, value: bytes | None, path: Path) -> int:
         raise SinkError(f"spill file {path} holds an undecodable batch: {error}") from error
 
 
-def resend_spill_files(settings: Settings, spill_dir: Path, timeout: float = 60.0) -> int:
-    """Produce every batch of every spill file in ``spill_dir`` that no live process holds,
-    file by file, deleting each file once all its batches are acknowledged. The batches keep
-    their bytes, so their event identities (producer id, sequence) are unchanged and readers
-    deduplicate any batch that had reached Kafka before.
+def resend_spill_files(
+    settings: Settings, spill_dir: Path, timeout: float = 60.0, every_destination: bool = False
+) -> int:
+    """Produce every batch of every journal (or spill) file in ``spill_dir`` that no live
+    process holds, file by file, deleting each file once all its batches are acknowledged.
+    The batches keep their bytes, so their event identities (producer id, sequence) are
+    unchanged and readers deduplicate any batch that had reached Kafka before. Journal files
+    of another broker or topic are left alone unless ``every_destination``.
 
     Returns the number of events resent and acknowledged.
 
@@ -591,8 +596,11 @@ def resend_spill_files(settings: Settings, spill_dir: Path, timeout: float = 60.
     topic = Topics(settings.topic_prefix).events
     codec = Codec()
     sent = 0
+    destination = destination_key(settings.tracking_uri.bootstrap_servers, topic)
     for path in log_files(spill_dir):
-        if is_locked(path):
+        if is_locked(path) or writer_alive(path, this_process=False):
+            continue
+        if not every_destination and other_destination(path, destination):
             continue
         records = list(read_file(path))
         events = sum(_event_count(codec, record.value, path) for record in records)
