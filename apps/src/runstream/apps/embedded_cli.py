@@ -42,8 +42,24 @@ def process(tracking_uri: str | None, store: str | None) -> None:
 @click.option(
     "--all", "resend_all", is_flag=True, help="Send every event again, not only the new ones."
 )
-def sync(source: str | None, target: str, topic_prefix: str | None, resend_all: bool) -> None:
-    """Send a local (offline) log to Kafka; safe to run twice."""
+@click.option(
+    "--journal",
+    is_flag=True,
+    help="Instead, resend the SDK journal files (RUNSTREAM_SPILL_DIR) of this broker and "
+    "topic that no live process holds: batches of ended processes Kafka may not have "
+    "acknowledged.",
+)
+def sync(
+    source: str | None, target: str, topic_prefix: str | None, resend_all: bool, journal: bool
+) -> None:
+    """Send a local (offline) log to Kafka, or the SDK's journal; safe to run twice."""
+    if journal:
+        from runstream.tracking import resend_spill_files
+
+        settings = Settings.resolve(target, topic_prefix=topic_prefix)
+        events = resend_spill_files(settings, settings.spill_dir)
+        click.echo(f"resent {events} events from the journal {settings.spill_dir} to {target}")
+        return
     from runstream.apps.sync import sync as run_sync
 
     sent = run_sync(

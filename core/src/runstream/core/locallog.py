@@ -112,14 +112,22 @@ class LogWriter:
         except OSError as error:
             raise LocalLogError(f"cannot fsync local log file {self.path}: {error}") from error
 
-    def close(self) -> None:
-        """Flush, fsync and close the file (idempotent)."""
+    def close(self, sync: bool = True) -> None:
+        """Flush, fsync (unless not ``sync``) and close the file (idempotent; closed even when
+        the flush fails).
+
+        Raises:
+            OSError: the last flush or the fsync failed (the file is closed all the same).
+        """
         if self._file.closed:
             return
-        self._writer.flush()
-        self._file.flush()
-        os.fsync(self._file.fileno())
-        self._file.close()
+        try:
+            self._writer.flush()
+            self._file.flush()
+            if sync:
+                os.fsync(self._file.fileno())
+        finally:
+            self._file.close()
 
 
 def log_files(folder: Path) -> list[Path]:

@@ -39,6 +39,7 @@ VARIABLES = frozenset(
         "RUNSTREAM_TOPIC_PREFIX",
         "RUNSTREAM_NO_OP",
         "RUNSTREAM_SPILL_DIR",
+        "RUNSTREAM_JOURNAL",
         "RUNSTREAM_METRICS_PORT",
         "RUNSTREAM_METRICS_HOST",
         UI_TOKEN_VARIABLE,
@@ -158,8 +159,11 @@ class Settings:
         kafka: librdkafka properties passed through unchanged (SASL, TLS, ...).
         storage_options: s3fs/fsspec options passed through unchanged.
         no_op: accept and validate every SDK call, send nothing.
-        spill_dir: where the SDK spills batches Kafka has not acknowledged in time
-            (``RUNSTREAM_SPILL_DIR``, default ``$XDG_STATE_HOME/runstream/spill``).
+        spill_dir: the SDK's journal folder: every batch is written there before it is
+            produced, and stays until Kafka acknowledges it (``RUNSTREAM_SPILL_DIR``,
+            default ``$XDG_STATE_HOME/runstream/spill``).
+        journal: write every batch to the journal before producing it; off, only batches
+            Kafka does not take are written there (``RUNSTREAM_JOURNAL``, default on).
         metrics_port: where a worker serves ``/metrics``, ``/healthz`` and ``/readyz``
             (``RUNSTREAM_METRICS_PORT``); None serves nothing.
         metrics_host: the address that server listens on (``RUNSTREAM_METRICS_HOST``,
@@ -176,6 +180,7 @@ class Settings:
     spill_dir: Path = field(default_factory=lambda: _default_spill_dir({}))
     metrics_port: int | None = None
     metrics_host: str = DEFAULT_METRICS_HOST
+    journal: bool = True
 
     @classmethod
     def resolve(
@@ -191,6 +196,7 @@ class Settings:
         spill_dir: Path | str | None = None,
         metrics_port: int | None = None,
         metrics_host: str | None = None,
+        journal: bool | None = None,
         environ: Mapping[str, str] | None = None,
     ) -> Settings:
         """Resolve settings from arguments, then ``RUNSTREAM_*`` variables, then defaults.
@@ -204,6 +210,8 @@ class Settings:
         )
         if no_op is None:
             no_op = parse_bool("RUNSTREAM_NO_OP", env.get("RUNSTREAM_NO_OP", "0"))
+        if journal is None:
+            journal = parse_bool("RUNSTREAM_JOURNAL", env.get("RUNSTREAM_JOURNAL", "1"))
         if no_op:
             uri = TrackingUri("noop", "")
         resolved_store = store or env.get("RUNSTREAM_STORE") or _default_store(uri)
@@ -223,6 +231,7 @@ class Settings:
             spill_dir=Path(spill_dir).expanduser() if spill_dir else _default_spill_dir(env),
             metrics_port=metrics_port,
             metrics_host=metrics_host or env.get("RUNSTREAM_METRICS_HOST") or DEFAULT_METRICS_HOST,
+            journal=journal,
         )
 
     def kafka_config(self, **overrides: Any) -> dict[str, Any]:

@@ -19,11 +19,18 @@ from runstream.contract.events import ArtifactLogged, Event, RunDeleted, RunStar
 from runstream.core.settings import Settings
 from runstream.tracking import exits
 from runstream.tracking import validation as check
-from runstream.tracking.batcher import Batcher, now_us
+from runstream.tracking.batcher import DEFAULT_MAX_PENDING, Batcher, now_us
 from runstream.tracking.environment import capture_code_version, source_name
 from runstream.tracking.exceptions import FlushError
 from runstream.tracking.run import Run, _run_update
-from runstream.tracking.sinks import DEFAULT_MAX_IN_FLIGHT, KafkaSink, LocalLogSink, NoOpSink, Sink
+from runstream.tracking.sinks import (
+    DEFAULT_MAX_IN_FLIGHT,
+    DEFAULT_MAX_IN_FLIGHT_BYTES,
+    KafkaSink,
+    LocalLogSink,
+    NoOpSink,
+    Sink,
+)
 
 if TYPE_CHECKING:
     from runstream.query.engine import QueryEngine
@@ -34,11 +41,16 @@ logger = logging.getLogger(__name__)
 EXIT_FLUSH_TIMEOUT = 10.0
 
 
-def make_sink(settings: Settings, spill_dir: Path, max_in_flight: int) -> Sink:
+def make_sink(
+    settings: Settings,
+    spill_dir: Path,
+    max_in_flight: int,
+    max_buffered_bytes: int = DEFAULT_MAX_IN_FLIGHT_BYTES,
+) -> Sink:
     """The sink of the settings' tracking URI: Kafka, the local log, or no-op."""
     scheme = settings.tracking_uri.scheme
     if scheme == "kafka":
-        return KafkaSink(settings, spill_dir, max_in_flight)
+        return KafkaSink(settings, spill_dir, max_in_flight, settings.journal, max_buffered_bytes)
     if scheme == "file":
         return LocalLogSink(settings.tracking_uri.path)
     return NoOpSink()
@@ -51,8 +63,14 @@ class Client:
         tracking_uri: ``kafka://host:port``, ``file:///path`` or ``noop://``; default from
             ``RUNSTREAM_TRACKING_URI`` (see :class:`runstream.core.settings.Settings`).
         settings: fully resolved settings (instead of ``tracking_uri``).
-        spill_dir: where batches Kafka does not acknowledge in time are spilled.
-        max_in_flight: events waiting for Kafka's acknowledgement before spilling starts.
+        spill_dir: the journal folder: every batch is written there before it is produced
+            and stays until Kafka acknowledges it (default ``settings.spill_dir``).
+        max_in_flight: events waiting for Kafka's acknowledgement; past it, batches wait in
+            the journal.
+        max_pending: points queued per run before a metric call waits for the background
+            thread (bounds memory and the time from a call to the journal).
+        max_buffered_bytes: bytes of encoded batches waiting for Kafka's acknowledgement in
+            memory (default 64 MiB); past it, batches wait in the journal.
         exit_timeout: how long the exit handler waits for acknowledgements.
         upload_policy: retries and threads of artifact uploads.
 
@@ -67,12 +85,17 @@ class Client:
         settings: Settings | None = None,
         spill_dir: Path | None = None,
         max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
+        max_pending: int = DEFAULT_MAX_PENDING,
+        max_buffered_bytes: int = DEFAULT_MAX_IN_FLIGHT_BYTES,
         exit_timeout: float = EXIT_FLUSH_TIMEOUT,
         upload_policy: UploadPolicy | None = None,
     ) -> None:
         self.settings = settings or Settings.resolve(tracking_uri)
         self.spill_dir = spill_dir or self.settings.spill_dir
-        self.batcher = Batcher(make_sink(self.settings, self.spill_dir, max_in_flight))
+        self.batcher = Batcher(
+            make_sink(self.settings, self.spill_dir, max_in_flight, max_buffered_bytes),
+            max_pending=max_pending,
+        )
         self.exit_timeout = exit_timeout
         self._upload_policy = upload_policy
         self._uploader: Uploader | None = None

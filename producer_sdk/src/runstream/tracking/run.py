@@ -96,6 +96,8 @@ class Run:
         Raises:
             ValidationError: the key, value, step or timestamp breaks its rule.
             RunEndedError: the run has ended.
+            SinkError: events are at risk (the journal folder cannot be written); it names
+                the folder and their count.
         """
         if type(key) is not str or key not in self._valid_keys:
             self._keys.check(key, "key", self.run_id)
@@ -130,6 +132,7 @@ class Run:
         Raises:
             ValidationError: a point breaks a rule (then none of this call is logged).
             RunEndedError: the run has ended.
+            SinkError: events are at risk (the journal folder cannot be written).
         """
         points: list[tuple[str, Any, Any, Any]] = []
         if isinstance(metrics, Mapping):
@@ -144,6 +147,8 @@ class Run:
         checked = [self._checked_point(*point) for point in points]
         self._check_open()
         self._metrics.extend(checked)
+        if len(self._metrics) > self.client.batcher.max_pending:
+            self.client.batcher.backpressure()
 
     def _checked_point(
         self, key: Any, value: Any, step: Any, timestamp: Any
