@@ -36,11 +36,12 @@ and return it (no copy on the hot path); keep a :meth:`RunState.copy` if you nee
 
 from __future__ import annotations
 
+import heapq
 import math
 import struct
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 from runstream.contract.codec import Codec
 from runstream.contract.events import (
@@ -58,7 +59,13 @@ from runstream.contract.events import (
     TagSet,
 )
 from runstream.contract.exceptions import DecodeError, StateError
-from runstream.contract.limits import MAX_STATE_METRIC_KEYS
+from runstream.contract.limits import (
+    MAX_STATE_ARTIFACTS,
+    MAX_STATE_METRIC_KEYS,
+    MAX_STATE_PARAM_KEYS,
+    MAX_STATE_TAG_KEYS,
+    MAX_STATE_VALUE_BYTES,
+)
 
 STATE_SCHEMA = "run_state"
 RUNNING = "RUNNING"
@@ -72,10 +79,12 @@ _PACK = struct.Struct("<d").pack
 
 
 class Register(NamedTuple):
-    """A last-writer-wins string register: ``value`` as written by the event ``order``."""
+    """A last-writer-wins string register: ``value`` as written by the event ``order``;
+    ``cut`` when a state message cut the value to :data:`MAX_STATE_VALUE_BYTES`."""
 
     value: str
     order: Order
+    cut: bool = False
 
 
 class EndRegister(NamedTuple):
@@ -100,6 +109,7 @@ class ArtifactRegister(NamedTuple):
     sha256: str
     media_type: str
     order: Order
+    cut: bool = False
 
     @property
     def value(self) -> tuple[str, int, str, str]:
@@ -190,6 +200,10 @@ class RunState:
     metrics: dict[str, MetricSummary] = field(default_factory=dict)
     artifacts: dict[str, ArtifactRegister] = field(default_factory=dict)
     metrics_truncated: bool = False
+    params_truncated: bool = False
+    tags_truncated: bool = False
+    labels_truncated: bool = False
+    artifacts_truncated: bool = False
 
     @property
     def is_deleted(self) -> bool:
@@ -275,6 +289,10 @@ class RunState:
             {key: m.copy() for key, m in self.metrics.items()},
             dict(self.artifacts),
             self.metrics_truncated,
+            self.params_truncated,
+            self.tags_truncated,
+            self.labels_truncated,
+            self.artifacts_truncated,
         )
 
 
@@ -357,6 +375,10 @@ def merge(a: RunState, b: RunState) -> RunState:
         else:
             current.absorb(summary)
     a.metrics_truncated = a.metrics_truncated or b.metrics_truncated
+    a.params_truncated = a.params_truncated or b.params_truncated
+    a.tags_truncated = a.tags_truncated or b.tags_truncated
+    a.labels_truncated = a.labels_truncated or b.labels_truncated
+    a.artifacts_truncated = a.artifacts_truncated or b.artifacts_truncated
     return a
 
 
@@ -570,14 +592,24 @@ def decode_state(codec: Codec, data: bytes) -> RunState:
 
 
 def state_record(state: RunState) -> dict[str, Any]:
-    """The Avro record of ``state`` (maps sorted by key), carrying the metric summaries of
-    at most :data:`MAX_STATE_METRIC_KEYS` keys (the least by name) and ``metrics_truncated``
-    when the run has more."""
-    kept = sorted(state.metrics.items())
-    truncated = state.metrics_truncated or len(kept) > MAX_STATE_METRIC_KEYS
-    kept = kept[:MAX_STATE_METRIC_KEYS]
+    """The Avro record of ``state`` (maps sorted by key), projected to fit
+    :data:`~runstream.contract.limits.MAX_STATE_BYTES` whatever the run holds: the least
+    :data:`MAX_STATE_METRIC_KEYS` metric keys, :data:`MAX_STATE_PARAM_KEYS` params,
+    :data:`MAX_STATE_TAG_KEYS` tags and labels and :data:`MAX_STATE_ARTIFACTS` artifact paths,
+    each ``*_truncated`` when some were left out, and every string value cut to
+    :data:`MAX_STATE_VALUE_BYTES` bytes (its register says ``cut``). Each step commutes with
+    the reducer, so folding through this encoding gives the encoding of the whole fold."""
+    metrics, metrics_truncated = _least(state.metrics, MAX_STATE_METRIC_KEYS)
+    params, params_truncated = _least(state.params, MAX_STATE_PARAM_KEYS)
+    tags, tags_truncated = _least(state.tags, MAX_STATE_TAG_KEYS)
+    labels, labels_truncated = _least(state.labels, MAX_STATE_TAG_KEYS)
+    artifacts, artifacts_truncated = _least(state.artifacts, MAX_STATE_ARTIFACTS)
     return {
-        "metrics_truncated": truncated,
+        "metrics_truncated": state.metrics_truncated or metrics_truncated,
+        "params_truncated": state.params_truncated or params_truncated,
+        "tags_truncated": state.tags_truncated or tags_truncated,
+        "labels_truncated": state.labels_truncated or labels_truncated,
+        "artifacts_truncated": state.artifacts_truncated or artifacts_truncated,
         "run_id": state.run_id,
         "name": _register_record(state.name),
         "collection": _register_record(state.collection),
@@ -589,11 +621,14 @@ def state_record(state: RunState) -> dict[str, Any]:
         "started": None if state.started is None else _order_record(state.started),
         "deleted": None
         if state.deleted is None
-        else {"reason": state.deleted.reason, **_order_record(state.deleted.order)},
-        "params": _registers_record(state.params),
-        "tags": _registers_record(state.tags),
-        "labels": _registers_record(state.labels),
-        "source": _registers_record(state.source),
+        else {
+            "reason": None if state.deleted.reason is None else cut_text(state.deleted.reason)[0],
+            **_order_record(state.deleted.order),
+        },
+        "params": _registers_record(params),
+        "tags": _registers_record(tags),
+        "labels": _registers_record(labels),
+        "source": _registers_record(sorted(state.source.items())),
         "metrics": {
             key: {
                 "value": m.value,
@@ -604,18 +639,42 @@ def state_record(state: RunState) -> dict[str, Any]:
                 "min": m.min,
                 "max": m.max,
             }
-            for key, m in kept
+            for key, m in metrics
         },
-        "artifacts": {
-            path: {
-                "uri": a.uri,
-                "size": a.size,
-                "sha256": a.sha256,
-                "media_type": a.media_type,
-                **_order_record(a.order),
-            }
-            for path, a in sorted(state.artifacts.items())
-        },
+        "artifacts": {path: _artifact_record(a) for path, a in artifacts},
+    }
+
+
+def cut_text(text: str, limit: int = MAX_STATE_VALUE_BYTES) -> tuple[str, bool]:
+    """``text`` cut to at most ``limit`` bytes of UTF-8 at a character boundary, and whether
+    it was cut."""
+    data = text.encode("utf-8")
+    if len(data) <= limit:
+        return text, False
+    return data[:limit].decode("utf-8", "ignore"), True
+
+
+_V = TypeVar("_V")
+
+
+def _least(entries: Mapping[str, _V], limit: int) -> tuple[list[tuple[str, _V]], bool]:
+    """The ``limit`` least entries by key, sorted, and whether some were left out."""
+    if len(entries) <= limit:
+        return sorted(entries.items()), False
+    return heapq.nsmallest(limit, entries.items(), key=lambda item: item[0]), True
+
+
+def _artifact_record(a: ArtifactRegister) -> dict[str, Any]:
+    uri, uri_cut = cut_text(a.uri)
+    sha256, sha_cut = cut_text(a.sha256)
+    media_type, media_cut = cut_text(a.media_type)
+    return {
+        "uri": uri,
+        "size": a.size,
+        "sha256": sha256,
+        "media_type": media_type,
+        **_order_record(a.order),
+        "cut": a.cut or uri_cut or sha_cut or media_cut,
     }
 
 
@@ -654,10 +713,21 @@ def state_from_record(record: Mapping[str, Any]) -> RunState:
             for key, m in record["metrics"].items()
         },
         artifacts={
-            path: ArtifactRegister(a["uri"], a["size"], a["sha256"], a["media_type"], _order(a))
+            path: ArtifactRegister(
+                a["uri"],
+                a["size"],
+                a["sha256"],
+                a["media_type"],
+                _order(a),
+                bool(a.get("cut", False)),
+            )
             for path, a in record.get("artifacts", {}).items()
         },
         metrics_truncated=bool(record.get("metrics_truncated", False)),
+        params_truncated=bool(record.get("params_truncated", False)),
+        tags_truncated=bool(record.get("tags_truncated", False)),
+        labels_truncated=bool(record.get("labels_truncated", False)),
+        artifacts_truncated=bool(record.get("artifacts_truncated", False)),
     )
 
 
@@ -672,13 +742,12 @@ def _order(record: Mapping[str, Any]) -> Order:
 def _register_record(register: Register | None) -> dict[str, Any] | None:
     if register is None:
         return None
-    return {"value": register.value, **_order_record(register.order)}
+    value, cut = cut_text(register.value)
+    return {"value": value, **_order_record(register.order), "cut": register.cut or cut}
 
 
-def _registers_record(registers: Mapping[str, Register]) -> dict[str, Any]:
-    return {
-        key: {"value": r.value, **_order_record(r.order)} for key, r in sorted(registers.items())
-    }
+def _registers_record(registers: Iterable[tuple[str, Register]]) -> dict[str, Any]:
+    return {key: _register_record(r) for key, r in registers}
 
 
 def _unwrap(record: Any) -> Any:
@@ -690,8 +759,11 @@ def _register(record: Any) -> Register | None:
     record = _unwrap(record)
     if record is None:
         return None
-    return Register(record["value"], _order(record))
+    return Register(record["value"], _order(record), bool(record.get("cut", False)))
 
 
 def _registers(records: Mapping[str, Any]) -> dict[str, Register]:
-    return {key: Register(r["value"], _order(r)) for key, r in records.items()}
+    return {
+        key: Register(r["value"], _order(r), bool(r.get("cut", False)))
+        for key, r in records.items()
+    }
