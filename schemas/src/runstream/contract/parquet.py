@@ -94,12 +94,12 @@ class _Points:
     """Metric points as arrays sorted by (key, step): strings as codes into sorted names
     (so comparing codes compares the strings)."""
 
-    key_names: list[str]
+    key_names: list[str] | pa.Array
     key_codes: npt.NDArray[np.int32]
     steps: npt.NDArray[np.int64]
     timestamps: npt.NDArray[np.int64]
     values: npt.NDArray[np.float64]
-    producer_names: list[str]
+    producer_names: list[str] | pa.Array
     producer_codes: npt.NDArray[np.int32]
     sequences: npt.NDArray[np.int64]
 
@@ -232,9 +232,9 @@ def _joined_by_key(tables: Sequence[pa.Table]) -> pa.Table | None:
 def _taken(
     table: pa.Table,
     order: npt.NDArray[np.intp],
-    key_names: list[str],
+    key_names: list[str] | pa.Array,
     key_codes: npt.NDArray[np.int32],
-    producer_names: list[str],
+    producer_names: list[str] | pa.Array,
     producer_codes: npt.NDArray[np.int32],
 ) -> pa.Table:
     """The rows ``order`` of a metric ``table`` (one chunk per column); strings rebuilt
@@ -515,16 +515,23 @@ def _ranked(names: list[str]) -> tuple[list[str], npt.NDArray[np.int32]]:
     return [names[i] for i in order], rank
 
 
-def _string_ranks(column: pa.ChunkedArray) -> tuple[list[str], npt.NDArray[np.int32]]:
-    """The distinct values of a string ``column``, sorted, and for each value its rank."""
+def _string_ranks(column: pa.ChunkedArray) -> tuple[pa.Array, npt.NDArray[np.int32]]:
+    """The distinct values of a string ``column``, sorted (an Arrow array: a million keys
+    never become Python strings), and for each value its rank."""
     encoded = pc.dictionary_encode(column.combine_chunks())
-    names, rank = _ranked(encoded.dictionary.to_pylist())
+    dictionary = encoded.dictionary
+    order = pc.array_sort_indices(dictionary).to_numpy()
+    rank = np.empty(len(dictionary), np.int32)
+    rank[order] = np.arange(len(dictionary), dtype=np.int32)
+    names = dictionary.take(pa.array(order))
     return names, np.asarray(rank[encoded.indices.to_numpy()], np.int32)
 
 
-def _strings(codes: npt.NDArray[np.int32], names: list[str]) -> pa.Array:
+def _strings(codes: npt.NDArray[np.int32], names: list[str] | pa.Array) -> pa.Array:
     """A string array of ``names[codes]``."""
-    return pa.array(names, pa.string()).take(pa.array(codes))
+    if not isinstance(names, pa.Array):
+        names = pa.array(names, pa.string())
+    return names.take(pa.array(codes))
 
 
 def _concat(parts: Sequence[np.ndarray], dtype: type) -> np.ndarray:
