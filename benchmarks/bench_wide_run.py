@@ -1,5 +1,6 @@
 """A run with many metric keys (issue 17): wall time and peak memory of ``runstream process``
-and ``runstream runs`` in embedded mode, each in its own process.
+and ``runstream runs`` in embedded mode, each in its own process, against the same commands
+over a run of one key (the peer: interpreter start and imports).
 
     .venv/bin/python benchmarks/bench_wide_run.py [--keys 1000000]
 
@@ -50,10 +51,15 @@ def main() -> None:
     args = parser.parse_args()
     cli = [sys.executable, "-m", "runstream.apps.cli"]
     with tempfile.TemporaryDirectory(prefix="runstream-wide-") as folder:
-        uri = log_wide_run(Path(folder), args.keys)
+        uris = {count: log_wide_run(Path(folder) / str(count), count) for count in (1, args.keys)}
         for name in ("process", "runs"):
-            seconds, mb = measure([*cli, name, "--tracking-uri", uri])
-            print(f"{name:8s} {args.keys:>9,d} keys: {seconds:6.1f} s, peak RSS {mb:7.0f} MB")
+            peer_seconds, peer_mb = measure([*cli, name, "--tracking-uri", uris[1]])
+            seconds, mb = measure([*cli, name, "--tracking-uri", uris[args.keys]])
+            print(
+                f"{name:8s} {args.keys:>9,d} keys: {seconds:6.1f} s, peak RSS {mb:6.0f} MB; "
+                f"1 key: {peer_seconds:5.1f} s, {peer_mb:4.0f} MB; ratio "
+                f"{seconds / peer_seconds:5.1f}x time, {mb / peer_mb:4.1f}x memory"
+            )
 
 
 if __name__ == "__main__":
