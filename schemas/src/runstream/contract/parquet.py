@@ -169,6 +169,9 @@ def merge_tables(tables: Sequence[pa.Table], distinct: bool = False) -> pa.Table
     """
     tables = [t.select(METRIC_SCHEMA.names).cast(METRIC_SCHEMA) for t in tables]
     if distinct:
+        apart = _apart_by_key(tables)
+        if apart is not None:
+            return apart
         joined = _joined_by_key(tables)
         if joined is not None:
             return joined
@@ -192,6 +195,29 @@ def merge_tables(tables: Sequence[pa.Table], distinct: bool = False) -> pa.Table
     keep = by_identity[~repeated]
     order = keep[np.lexsort((sequences[keep], producer_codes[keep], steps[keep], key_codes[keep]))]
     return _taken(table, order, key_names, key_codes, producer_names, producer_codes)
+
+
+def _apart_by_key(tables: Sequence[pa.Table]) -> pa.Table | None:
+    """The rows of sorted ``tables`` as one sorted table, without a sort or a copy per key,
+    when no key is in two of them (each table's key range is apart from the others': a
+    run of many keys logged in turn). None otherwise."""
+    ordered = _apart([t for t in tables if t.num_rows])
+    if ordered is None:
+        return None
+    return pa.concat_tables(ordered).combine_chunks()
+
+
+def _apart(tables: Sequence[pa.Table]) -> list[pa.Table] | None:
+    """``tables`` (each sorted by key first) ordered by their first key, if each one's last
+    key is less than the next one's first key; None otherwise (or when there are none)."""
+    if not tables:
+        return None
+    bounds = [(t["key"][0].as_py(), t["key"][-1].as_py(), i) for i, t in enumerate(tables)]
+    bounds.sort()
+    for (_, last, _), (first, _, _) in itertools.pairwise(bounds):
+        if not last < first:
+            return None
+    return [tables[i] for _, _, i in bounds]
 
 
 _MAX_SLICES = 10_000
@@ -321,8 +347,11 @@ def combine_rollups(rollups: Sequence[pa.Table]) -> pa.Table:
     (key, block), counts added, the least first step and min, the greatest max (NaN if any
     is) and the greatest last point by (step, timestamp, producer_id, sequence). Equal to
     :func:`rollup_table` of the tables' rows: a merge needs no second pass over its points."""
-    table = pa.concat_tables([r.select(ROLLUP_SCHEMA.names).cast(ROLLUP_SCHEMA) for r in rollups])
-    table = table.combine_chunks()
+    parts = [r.select(ROLLUP_SCHEMA.names).cast(ROLLUP_SCHEMA) for r in rollups]
+    apart = _apart([r for r in parts if r.num_rows])
+    if apart is not None:  # no (key, block) in two rollups: nothing to combine
+        return pa.concat_tables(apart).combine_chunks()
+    table = pa.concat_tables(parts).combine_chunks()
     if table.num_rows == 0:
         return ROLLUP_SCHEMA.empty_table()
     key_names, key_codes = _string_ranks(table["key"])
