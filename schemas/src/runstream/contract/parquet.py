@@ -204,7 +204,7 @@ def _apart_by_key(tables: Sequence[pa.Table]) -> pa.Table | None:
     ordered = _apart([t for t in tables if t.num_rows])
     if ordered is None:
         return None
-    return pa.concat_tables(ordered).combine_chunks()
+    return pa.concat_tables(ordered)
 
 
 def _apart(tables: Sequence[pa.Table]) -> list[pa.Table] | None:
@@ -350,7 +350,7 @@ def combine_rollups(rollups: Sequence[pa.Table]) -> pa.Table:
     parts = [r.select(ROLLUP_SCHEMA.names).cast(ROLLUP_SCHEMA) for r in rollups]
     apart = _apart([r for r in parts if r.num_rows])
     if apart is not None:  # no (key, block) in two rollups: nothing to combine
-        return pa.concat_tables(apart).combine_chunks()
+        return pa.concat_tables(apart)
     table = pa.concat_tables(parts).combine_chunks()
     if table.num_rows == 0:
         return ROLLUP_SCHEMA.empty_table()
