@@ -6,14 +6,13 @@ over a run of one key (the peer: interpreter start and imports).
 
 Needs no server; works in a temporary folder.
 
-Figures (2 shared cores, load average about 20 from other work, 2026-12-05):
+Figures (2 cores shared with other work, load average 15-21, 2026-12-05):
 
-    process  1,000,000 keys:   13.6 s, peak RSS    707 MB; 1 key:   2.5 s,  106 MB; ratio   5.5x time,  6.7x memory
-    runs     1,000,000 keys:   12.1 s, peak RSS    633 MB; 1 key:   2.5 s,  177 MB; ratio   4.9x time,  3.6x memory
+    process  1,000,000 keys:    3.6 s, peak RSS    530 MB; 1 key:   0.5 s,  106 MB; ratio   6.8x time,  5.0x memory
+    runs     1,000,000 keys:    6.2 s, peak RSS    639 MB; 1 key:   1.3 s,  178 MB; ratio   4.9x time,  3.6x memory
 
-On the same machine less loaded (load about 4), one command at a time: process 4.6-4.8 s,
-runs 5.3-6.6 s. Before issue 17's second part: process 875-955 MB, runs 10.6 s and 1.0-1.1
-GB (the issue: 37 s and 5.0 GB; 9.4 minutes and 2 GB).
+Before issue 17's second part, on the same machine: process 875-955 MB, runs 10.6 s (more
+under load) and 1.0-1.1 GB (the issue: process 37 s and 5.0 GB; runs 9.4 minutes and 2 GB).
 """
 
 from __future__ import annotations
