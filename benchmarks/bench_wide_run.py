@@ -1,9 +1,18 @@
 """A run with many metric keys (issue 17): wall time and peak memory of ``runstream process``
-and ``runstream runs`` in embedded mode, each in its own process.
+and ``runstream runs`` in embedded mode, each in its own process, against the same commands
+over a run of one key (the peer: interpreter start and imports).
 
     .venv/bin/python benchmarks/bench_wide_run.py [--keys 1000000]
 
 Needs no server; works in a temporary folder.
+
+Figures (2 cores shared with other work, load average 15-21, 2026-12-05):
+
+    process  1,000,000 keys:    3.6 s, peak RSS    530 MB; 1 key:   0.5 s,  106 MB; ratio   6.8x time,  5.0x memory
+    runs     1,000,000 keys:    6.2 s, peak RSS    639 MB; 1 key:   1.3 s,  178 MB; ratio   4.9x time,  3.6x memory
+
+Before issue 17's second part, on the same machine: process 875-955 MB, runs 10.6 s (more
+under load) and 1.0-1.1 GB (the issue: process 37 s and 5.0 GB; runs 9.4 minutes and 2 GB).
 """
 
 from __future__ import annotations
@@ -50,10 +59,15 @@ def main() -> None:
     args = parser.parse_args()
     cli = [sys.executable, "-m", "runstream.apps.cli"]
     with tempfile.TemporaryDirectory(prefix="runstream-wide-") as folder:
-        uri = log_wide_run(Path(folder), args.keys)
+        uris = {count: log_wide_run(Path(folder) / str(count), count) for count in (1, args.keys)}
         for name in ("process", "runs"):
-            seconds, mb = measure([*cli, name, "--tracking-uri", uri])
-            print(f"{name:8s} {args.keys:>9,d} keys: {seconds:6.1f} s, peak RSS {mb:7.0f} MB")
+            peer_seconds, peer_mb = measure([*cli, name, "--tracking-uri", uris[1]])
+            seconds, mb = measure([*cli, name, "--tracking-uri", uris[args.keys]])
+            print(
+                f"{name:8s} {args.keys:>9,d} keys: {seconds:6.1f} s, peak RSS {mb:6.0f} MB; "
+                f"1 key: {peer_seconds:5.1f} s, {peer_mb:4.0f} MB; ratio "
+                f"{seconds / peer_seconds:5.1f}x time, {mb / peer_mb:4.1f}x memory"
+            )
 
 
 if __name__ == "__main__":

@@ -6,8 +6,10 @@ by pyarrow) and in the tail exactly once."""
 
 from __future__ import annotations
 
+import io
 import time
 
+import fastavro
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -19,8 +21,19 @@ from runstream.compactor.store import Store
 from runstream.compactor.worker import Compactor
 from runstream.contract import Codec, EventBatch, MetricColumns, Producer
 from runstream.contract.deadletter import REASON
+from runstream.contract.events import Event, ParamLogged, RunStarted, TagSet
 from runstream.contract.layout import METRICS_DIR
+from runstream.contract.limits import (
+    MAX_PARAM_LENGTH,
+    MAX_STATE_BYTES,
+    MAX_STATE_METRIC_KEYS,
+    MAX_STATE_PARAM_KEYS,
+    MAX_STATE_TAG_KEYS,
+    MAX_STATE_VALUE_BYTES,
+    MAX_TAG_LENGTH,
+)
 from runstream.contract.state import decode_state
+from runstream.contract.versions import latest
 from runstream.core.filesystem import open_store
 from runstream.core.settings import Settings
 from runstream.core.source import KafkaSource
@@ -105,4 +118,46 @@ def test_a_run_with_30000_metric_keys_reaches_the_runs_topic(
     wait_for_runs(kafka_settings, batches)
     assert worker.poll() is None, "the processor exited"
     state = decode_state(Codec(), live_runs(kafka_settings)["wide"])
-    assert state.metrics_truncated and len(state.metrics) == 2000
+    assert state.metrics_truncated and len(state.metrics) == MAX_STATE_METRIC_KEYS
+
+
+def test_a_run_whose_params_and_tags_pass_1_mb_reaches_the_runs_topic(
+    kafka_settings: Settings, topics: Topics, start_worker: Worker
+) -> None:
+    """300 params of 6,000 characters (1.8 MB) and 200 tags and labels of 5,000 (2 MB), sent in
+    batches that each fit a message, then a small run: both states land on the runs topic,
+    read back with a plain consumer and fastavro, and the worker keeps going."""
+    producer = Producer("p", "h", 1)
+    start = Event(10**15, RunStarted(10**15, name="wide-params"))
+    params = [
+        Event(10**15 + i, ParamLogged(f"param/{i:04d}", chr(ord("a") + i % 26) * MAX_PARAM_LENGTH))
+        for i in range(300)
+    ]
+    tags = [
+        Event(10**15 + i, TagSet(f"tag/{i:04d}", "t" * MAX_TAG_LENGTH, namespace))
+        for i in range(100)
+        for namespace in ("tags", "labels")
+    ]
+    events = [start, *params, *tags]
+    batches = [
+        EventBatch("wide-params", producer, first, tuple(events[first : first + 100]))
+        for first in range(0, len(events), 100)
+    ]
+    batches.append(EventBatch("after", producer, 0, (Event(10**15, RunStarted(10**15)),)))
+    produce(kafka_settings, batches)
+    worker = start_worker("w1")
+    live = wait_for_runs(kafka_settings, batches)
+    assert worker.poll() is None, "the processor exited"
+    assert len(live["wide-params"]) < MAX_STATE_BYTES
+    data = live["wide-params"]
+    assert data[:2] == b"\xc3\x01"
+    schema = fastavro.parse_schema(latest("run_state").raw)
+    record = fastavro.schemaless_reader(io.BytesIO(data[10:]), schema, None)
+    assert isinstance(record, dict)
+    assert record["name"]["value"] == "wide-params"
+    assert record["params_truncated"] and record["tags_truncated"] and record["labels_truncated"]
+    assert sorted(record["params"]) == [f"param/{i:04d}" for i in range(MAX_STATE_PARAM_KEYS)]
+    assert len(record["tags"]) == len(record["labels"]) == MAX_STATE_TAG_KEYS
+    first = record["params"]["param/0000"]
+    assert first["cut"] and first["value"] == "a" * MAX_STATE_VALUE_BYTES
+    assert "after" in live

@@ -11,8 +11,11 @@ from runstream.contract.parquet import (
     SORT_KEYS,
     PointChunk,
     _joined_by_key,
+    combine_rollups,
     merge_tables,
+    points_and_rollup,
     points_table,
+    rollup_table,
 )
 
 
@@ -145,3 +148,26 @@ def test_a_merge_of_many_keys_sorts_instead_of_slicing_and_equals_the_sort() -> 
         [*SORT_KEYS, ("producer_id", "ascending"), ("sequence", "ascending")]
     )
     assert merge_tables(tables, distinct=True).equals(expected)
+
+
+@pytest.mark.parametrize("shared", [False, True])
+def test_a_merge_of_files_with_keys_apart_concatenates_and_equals_the_sort(shared: bool) -> None:
+    # a run of many keys logged in turn: each file holds its own range of keys, so the merge
+    # and the rollup are the files in key order; with one key in two files (shared) the
+    # general path runs; both equal the sort and rollup_table of the merge
+    names = [f"k{i:05d}" for i in range(9000)]
+    parts = [names[:3000], names[3000:6000], names[6000:]]
+    if shared:
+        parts[2] = [names[2999], *parts[2]]
+    files = [
+        [chunk(keys, list(range(len(keys))), [i] * len(keys), "p", i, 10_000 * i)]
+        for i, keys in reversed(list(enumerate(parts)))
+    ]
+    built = [points_and_rollup(f, rollup=True) for f in files]
+    tables = [table for table, _ in built]
+    expected = unsorted([c for f in files for c in f]).sort_by(
+        [*SORT_KEYS, ("producer_id", "ascending"), ("sequence", "ascending")]
+    )
+    merged = merge_tables(tables, distinct=True)
+    assert merged.equals(expected)
+    assert combine_rollups([rollup for _, rollup in built]).equals(rollup_table(merged))

@@ -108,3 +108,33 @@ def test_a_run_written_by_several_processes_compacts_while_merges_run(tmp_path: 
         everything += batches
     process(settings)
     assert rows(settings) == expected_rows(everything)
+
+
+def test_the_store_keeps_every_param_and_whole_values_across_process_calls(
+    tmp_path: Path,
+) -> None:
+    """A state message keeps the least params and cuts long values (run_state v4); the
+    store's snapshot must not: 150 params of 6,000 characters, a second process call that
+    reloads the snapshot and adds one more, read back with DuckDB."""
+    import duckdb
+
+    from runstream.contract.events import Event, ParamLogged, RunStarted
+    from runstream.contract.events import Producer as EventProducer
+    from runstream.contract.limits import MAX_PARAM_LENGTH, MAX_STATE_PARAM_KEYS
+
+    settings = Settings.resolve(f"file://{tmp_path}", environ={})
+    producer = EventProducer("p", "h", 1)
+    params = [
+        Event(10**15 + i, ParamLogged(f"p{i:03d}", chr(ord("a") + i % 26) * MAX_PARAM_LENGTH))
+        for i in range(MAX_STATE_PARAM_KEYS + 50)
+    ]
+    first = [EventBatch("wide", producer, 0, (Event(10**15, RunStarted(10**15)), *params))]
+    write_log(settings, first, "one")
+    process(settings)
+    later = [EventBatch("wide", producer, 1000, (Event(10**16, ParamLogged("zz", "last")),))]
+    write_log(settings, later, "two")
+    process(settings)
+    path = Path(settings.store) / "runs" / "run_id=wide" / "params.parquet"
+    found = duckdb.sql(f"SELECT key, value FROM read_parquet('{path}') ORDER BY key").fetchall()
+    expected = sorted((e.payload.key, e.payload.value) for e in params)  # type: ignore[union-attr]
+    assert found == [*expected, ("zz", "last")]

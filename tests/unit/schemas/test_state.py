@@ -33,7 +33,7 @@ from runstream.contract.state import (
 )
 from runstream.processor.synthetic import workload
 
-SCHEMA = Path(str(resources.files("runstream.contract").joinpath("avro", "run_state.v1.avsc")))
+SCHEMA = Path(str(resources.files("runstream.contract").joinpath("avro", "run_state.v4.avsc")))
 
 
 def batch(producer: str, first: int, *events: tuple[int, object], run: str = "r") -> EventBatch:

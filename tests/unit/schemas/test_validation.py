@@ -75,6 +75,8 @@ def _event(payload: object) -> EventBatch:
         (EventBatch("abc\n", PRODUCER, 0), "run_id"),
         (EventBatch("../../x", PRODUCER, 0), "run_id"),
         (EventBatch("r", Producer("", "h", 1), 0), "producer"),
+        (EventBatch("r", Producer("\U0001f600" * 10, "h", 1), 0), "producer"),
+        (EventBatch("r", Producer("p" * 257, "h", 1), 0), "producer"),
         (
             EventBatch("r", PRODUCER, 0, (), MetricColumns(["k" * 100_000], [0], [1], [1.0], [1])),
             "metric_key",

@@ -137,7 +137,7 @@ class Snapshots:
             "start_time_us": [plain["start_time_us"]],
             "end_time_us": [plain["end_time_us"]],
             "deleted": [bool(plain["deleted"])],
-            "state": [encode_state(self.codec, state)],
+            "state": [encode_state(self.codec, state, whole=True)],
         }
         self.store.write(
             run_table_path(root, run_id, "run"), encode_table(pa.table(row, RUN_SCHEMA))

@@ -1,10 +1,13 @@
 """Input rules of every SDK call: checked on the caller's thread, before anything is queued.
 
 The limits themselves are the contract's (:mod:`runstream.contract.limits`): the readers of
-the event log refuse the same things. A run may log any number of metric keys; the run state
-published on ``runstream.runs`` carries the latest values of the first 2,000 keys by name
-(``MAX_STATE_METRIC_KEYS``) and says ``metrics_truncated`` past that; every key stays in the
-history and in the query layer's ``metrics`` view.
+the event log refuse the same things. A run may log any number of metric keys, params, tags,
+labels and artifacts; the run state published on ``runstream.runs`` stays under 1 MB
+(``MAX_STATE_BYTES``) by carrying the first keys by name of each (``MAX_STATE_METRIC_KEYS``,
+``MAX_STATE_PARAM_KEYS``, ``MAX_STATE_TAG_KEYS``, ``MAX_STATE_ARTIFACTS``, then
+``metrics_truncated``, ``params_truncated``, ...) and values cut to ``MAX_STATE_VALUE_BYTES``
+(the register says ``cut``); every key and whole value stays in the store, the history and
+the query layer's views.
 
 Each check raises :class:`ValidationError` naming the field and the limit; a rejected call
 leaves the run's earlier events untouched.

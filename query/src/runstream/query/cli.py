@@ -8,11 +8,12 @@ default columns.
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterable, Iterator, Sequence
+import heapq
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 import pyarrow as pa
@@ -91,7 +92,7 @@ def _run_value(run: Run, name: str, whole: bool) -> Any:
             return None if metric is None else metric.value
         if whole:
             return {k: m.value for k, m in run.metrics.items()}
-        return _cell(f"{k}={cell(m.value)}" for k, m in sorted(run.metrics.items()))
+        return _cell(run.metrics, lambda m: cell(m.value))
     mapping = {"params": run.params, "tags": run.tags, "labels": run.labels}.get(kind)
     if mapping is None:
         return None
@@ -99,23 +100,22 @@ def _run_value(run: Run, name: str, whole: bool) -> Any:
         return mapping.get(key)
     if whole:
         return dict(mapping)
-    return _cell(f"{k}={v}" for k, v in sorted(mapping.items()))
+    return _cell(mapping, str)
 
 
 CELL_ITEMS = 10
 """Params or metrics shown per run by ``runs`` (a run may have a million metric keys)."""
 
+_V = TypeVar("_V")
 
-def _cell(items: Iterable[str]) -> str:
-    """The first :data:`CELL_ITEMS` items, then how many more there are."""
-    shown: list[str] = []
-    more = 0
-    for item in items:
-        if len(shown) < CELL_ITEMS:
-            shown.append(item)
-        else:
-            more += 1
-    return ", ".join(shown) + (f", +{more} more" if more else "")
+
+def _cell(mapping: Mapping[str, _V], text: Callable[[_V], str]) -> str:
+    """The :data:`CELL_ITEMS` least keys of ``mapping`` as ``key=value``, then how many more
+    there are (only the shown values are read)."""
+    shown = heapq.nsmallest(CELL_ITEMS, mapping)
+    more = len(mapping) - len(shown)
+    items = ", ".join(f"{k}={text(mapping[k])}" for k in shown)
+    return items + (f", +{more} more" if more else "")
 
 
 @click.command()

@@ -260,12 +260,19 @@ class QueryEngine:
         limit = check_max_results(max_results)
         self.refresh()
         states = {state.run_id: state for state in visible(self._tail.states())}
-        cursor = self._cursor()
-        self._register_states(cursor, states)
-        rows = cursor.execute(
-            f"SELECT r.run_id FROM runs r WHERE {where.sql} ORDER BY {order.sql} LIMIT ?",
-            [*where.params, *order.params, limit],
-        ).fetchall()
+        # a cursor of its own: the tables it registers hold only the keys the clauses read,
+        # and must not replace the whole views of this thread's cursor (views(), sql())
+        cursor = self._db.cursor()
+        try:
+            tables = state_tables(states.values(), where.keys | order.keys)
+            for name, table in tables.items():
+                cursor.register(name, table)
+            rows = cursor.execute(
+                f"SELECT r.run_id FROM runs r WHERE {where.sql} ORDER BY {order.sql} LIMIT ?",
+                [*where.params, *order.params, limit],
+            ).fetchall()
+        finally:
+            cursor.close()
         return [run_from_state(states[run_id]) for (run_id,) in rows]
 
     def _register_states(

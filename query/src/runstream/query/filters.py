@@ -94,10 +94,13 @@ class _Token:
 
 @dataclass(frozen=True, slots=True)
 class Compiled:
-    """A compiled clause: SQL text with ``?`` placeholders and the values to bind, in order."""
+    """A compiled clause: SQL text with ``?`` placeholders and the values to bind, in order,
+    and the ``(entity, key)`` pairs it reads from the params, metrics, tags and labels
+    tables (only their rows of those keys are needed)."""
 
     sql: str
     params: tuple[object, ...]
+    keys: frozenset[tuple[str, str]] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,6 +138,7 @@ class _Parser:
         self.tokens = _tokenize(text)
         self.index = 0
         self.params: list[object] = []
+        self.keys: set[tuple[str, str]] = set()
         self.depth = 0
 
     @property
@@ -327,6 +331,7 @@ class _Parser:
             return compare(f"r.{field.name}")
         self.params.append(field.name)
         self.params.extend(values)
+        self.keys.add((field.entity, field.name))
         return (
             f"EXISTS (SELECT 1 FROM {field.entity} x WHERE x.run_id = r.run_id "
             f"AND x.key = ? AND {compare('x.value')})"
@@ -344,6 +349,7 @@ class _Parser:
         if field.entity == "attributes":
             return f"r.{field.name} {direction} NULLS LAST"
         self.params.append(field.name)
+        self.keys.add((field.entity, field.name))
         value = "TRY_CAST(x.value AS DOUBLE)" if field.entity == "params" else "x.value"
         return (
             f"(SELECT {value} FROM {field.entity} x WHERE x.run_id = r.run_id AND x.key = ?) "
@@ -375,7 +381,7 @@ def compile_filter(text: str | None) -> Compiled:
         return Compiled("TRUE", ())
     parser = _Parser(text)
     sql = parser.parse_filter()
-    return Compiled(sql, tuple(parser.params))
+    return Compiled(sql, tuple(parser.params), frozenset(parser.keys))
 
 
 def compile_order(clauses: list[str] | tuple[str, ...] | None) -> Compiled:
@@ -388,12 +394,14 @@ def compile_order(clauses: list[str] | tuple[str, ...] | None) -> Compiled:
     """
     parts: list[str] = []
     params: list[object] = []
+    keys: set[tuple[str, str]] = set()
     for clause in clauses or ():
         parser = _Parser(clause)
         parts.append(parser.parse_order())
         params.extend(parser.params)
+        keys |= parser.keys
     parts.extend(["r.start_time_us DESC NULLS LAST", "r.run_id"])
-    return Compiled(", ".join(parts), tuple(params))
+    return Compiled(", ".join(parts), tuple(params), frozenset(keys))
 
 
 def check_max_results(max_results: int) -> int:

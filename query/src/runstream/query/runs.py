@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import pyarrow as pa
 
-from runstream.contract.state import RunState
+from runstream.contract.state import MetricSummary, RunState
 from runstream.query.artifacts import Artifact, artifacts_of
 
 RUNS_SCHEMA = pa.schema(
@@ -45,6 +46,34 @@ class LatestMetric:
     max: float
 
 
+class LatestMetrics(Mapping[str, LatestMetric]):
+    """A run's metrics, each key's :class:`LatestMetric` built when it is read: a run may
+    have a million keys and a listing reads ten. Holds a copy of the reducer's key -> summary
+    map, so no key comes or goes after it is made (a later refresh may still move a
+    summary's values forward)."""
+
+    __slots__ = ("_summaries",)
+
+    def __init__(self, summaries: Mapping[str, MetricSummary]) -> None:
+        self._summaries = dict(summaries)
+
+    def __getitem__(self, key: str) -> LatestMetric:
+        m = self._summaries[key]
+        return LatestMetric(m.value, m.step, m.timestamp, m.min, m.max)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._summaries)
+
+    def __len__(self) -> int:
+        return len(self._summaries)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._summaries
+
+    def __repr__(self) -> str:
+        return f"LatestMetrics({len(self._summaries)} keys)"
+
+
 @dataclass(frozen=True, slots=True)
 class Run:
     """One run: attributes, params, tags, labels, latest metrics and artifacts (by path)."""
@@ -63,7 +92,7 @@ class Run:
 
 
 def run_from_state(state: RunState) -> Run:
-    """The plain view of a reducer state."""
+    """The plain view of a reducer state (its metrics read on demand: :class:`LatestMetrics`)."""
     return Run(
         run_id=state.run_id,
         name=None if state.name is None else state.name.value,
@@ -74,10 +103,7 @@ def run_from_state(state: RunState) -> Run:
         params=state.params_dict(),
         tags=state.tags_dict(),
         labels=state.labels_dict(),
-        metrics={
-            key: LatestMetric(m.value, m.step, m.timestamp, m.min, m.max)
-            for key, m in state.metrics.items()
-        },
+        metrics=LatestMetrics(state.metrics),
         artifacts=artifacts_of(state),
     )
 
@@ -87,19 +113,45 @@ def visible(states: Mapping[str, RunState]) -> list[RunState]:
     return [states[run_id] for run_id in sorted(states) if not states[run_id].is_deleted]
 
 
-def state_tables(states: Iterable[RunState]) -> dict[str, pa.Table]:
-    """The ``runs``, ``params``, ``tags``, ``labels`` and ``metrics`` tables of ``states``."""
+def state_tables(
+    states: Iterable[RunState], keys: Collection[tuple[str, str]] | None = None
+) -> dict[str, pa.Table]:
+    """The ``runs``, ``params``, ``tags``, ``labels`` and ``metrics`` tables of ``states``;
+    with ``keys`` (``(table, key)`` pairs, as :class:`runstream.query.filters.Compiled`
+    gives), only the rows of those keys: what a filter reads of a run with a million keys."""
+    wanted: dict[str, list[str]] | None = None
+    if keys is not None:
+        wanted = {name: [] for name in ("params", "tags", "labels", "metrics")}
+        for table, key in sorted(keys):
+            if table in wanted:
+                wanted[table].append(key)
     runs: list[dict[str, object]] = []
     pairs: dict[str, list[tuple[str, str, str]]] = {"params": [], "tags": [], "labels": []}
     metrics: list[tuple[str, str, float, int, int, float, float]] = []
     for state in states:
-        run = run_from_state(state)
-        runs.append({name: getattr(run, name) for name in RUNS_SCHEMA.names})
-        for table, values in (("params", run.params), ("tags", run.tags), ("labels", run.labels)):
-            pairs[table].extend((run.run_id, k, v) for k, v in values.items())
+        run_id = state.run_id
+        runs.append(
+            {
+                "run_id": run_id,
+                "name": None if state.name is None else state.name.value,
+                "collection": None if state.collection is None else state.collection.value,
+                "status": state.status_value,
+                "start_time_us": state.start_time_us,
+                "end_time_us": state.end_time_us,
+            }
+        )
+        for table, registers in (
+            ("params", state.params),
+            ("tags", state.tags),
+            ("labels", state.labels),
+        ):
+            chosen = registers.items() if wanted is None else _chosen(registers, wanted[table])
+            pairs[table].extend((run_id, k, r.value) for k, r in chosen)
+        summaries = (
+            state.metrics.items() if wanted is None else _chosen(state.metrics, wanted["metrics"])
+        )
         metrics.extend(
-            (run.run_id, k, m.value, m.step, m.timestamp, m.min, m.max)
-            for k, m in run.metrics.items()
+            (run_id, k, m.value, m.step, m.timestamp, m.min, m.max) for k, m in summaries
         )
     tables = {"runs": pa.Table.from_pylist(runs, schema=RUNS_SCHEMA)}
     for name, rows in pairs.items():
@@ -111,6 +163,13 @@ def state_tables(states: Iterable[RunState]) -> dict[str, pa.Table]:
         schema=METRICS_SCHEMA,
     )
     return tables
+
+
+_T = TypeVar("_T")
+
+
+def _chosen(entries: Mapping[str, _T], keys: Sequence[str]) -> list[tuple[str, _T]]:
+    return [(key, entries[key]) for key in keys if key in entries]
 
 
 def _columns(rows: Sequence[Sequence[object]], width: int) -> list[list[object]]:

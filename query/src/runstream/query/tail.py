@@ -132,6 +132,11 @@ class _RunPoints:
         return self.tables[0]
 
 
+_CHUNK_RECORDS = 50
+"""Records read before their decoded batches are turned into Arrow tables (a refresh over a
+run of a million keys never holds every decoded batch at once)."""
+
+
 class Tail:
     """The run states folded from an event log, and each run's uncompacted metric points.
 
@@ -170,12 +175,18 @@ class Tail:
                     count += 1
                     self._next[record.partition] = record.offset + 1
                     self._take(record, pending)
+                    if count % _CHUNK_RECORDS == 0:  # decoded batches become Arrow as we go
+                        self._keep_points(pending)
             finally:  # keep the points of every record the positions have passed
-                for run_id, batches in pending.items():
-                    table = _points_table(batches)
-                    if table.num_rows:
-                        self._points.setdefault(run_id, _RunPoints()).tables.append(table)
+                self._keep_points(pending)
             return count
+
+    def _keep_points(self, pending: dict[str, list[tuple[Record, EventBatch]]]) -> None:
+        for run_id, batches in pending.items():
+            table = _points_table(batches)
+            if table.num_rows:
+                self._points.setdefault(run_id, _RunPoints()).tables.append(table)
+        pending.clear()
 
     def _take(self, record: Record, pending: dict[str, list[tuple[Record, EventBatch]]]) -> None:
         read = read_message(

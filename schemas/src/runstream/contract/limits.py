@@ -33,10 +33,30 @@ MAX_SEQUENCE = INT64_MAX
 TIMESTAMP_MS_RANGE = (631_152_000_000, 7_258_118_400_000)
 """Plausible metric timestamps in milliseconds since the epoch: 1990-01-01 to 2200-01-01.
 A time in seconds falls below it, one in µs or ns above it."""
-MAX_STATE_METRIC_KEYS = 2_000
+MAX_STATE_BYTES = 1_000_000
+"""What a run state message (on ``runstream.runs`` and in the processor's table) stays
+under for ANY run the validation accepts: Kafka's default ``message.max.bytes``. The caps
+below are chosen so that a message with every field at its limit (keys of 250 characters,
+producer ids of 256, values cut to ``MAX_STATE_VALUE_BYTES``) is about 970 kB; a unit test
+builds that worst case (tests/unit/schemas/test_state_size.py)."""
+MAX_STATE_METRIC_KEYS = 1_000
 """Metric summaries a run state message carries: those of the least keys by name. A run may
 log any number of keys; past this one its state on ``runstream.runs`` (and in the
 processor's table) says ``metrics_truncated`` and the store's ``metrics`` view has every
 key. Keeping the least keys is a projection the reducer commutes with, so the processor's
-state stays exact for the keys it keeps. With keys of at most 250 characters a message's
-metrics stay under about 650 kB."""
+state stays exact for the keys it keeps."""
+MAX_STATE_PARAM_KEYS = 100
+"""Params a run state message carries (the least keys by name); past it the state says
+``params_truncated`` and the store's ``params`` table has every one."""
+MAX_STATE_TAG_KEYS = 50
+"""Tags, and separately labels, a run state message carries (the least keys by name); past
+it the state says ``tags_truncated`` or ``labels_truncated``."""
+MAX_STATE_ARTIFACTS = 20
+"""Artifact paths a run state message carries (the least by name); past it the state says
+``artifacts_truncated`` and the events (``runstream.query``'s artifacts) have every one."""
+MAX_STATE_VALUE_BYTES = 1_000
+"""Bytes of UTF-8 of one string value in a run state message (a param, tag, label or source
+value, an artifact's uri, digest or media type, a deletion's reason). A longer value is cut
+at a character boundary and its register says ``cut``; the store keeps it whole. Cutting is
+a function of the value alone, so, like keeping the least keys, it commutes with the
+reducer's last-writer-wins."""

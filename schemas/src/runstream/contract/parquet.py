@@ -94,12 +94,12 @@ class _Points:
     """Metric points as arrays sorted by (key, step): strings as codes into sorted names
     (so comparing codes compares the strings)."""
 
-    key_names: list[str]
+    key_names: list[str] | pa.Array
     key_codes: npt.NDArray[np.int32]
     steps: npt.NDArray[np.int64]
     timestamps: npt.NDArray[np.int64]
     values: npt.NDArray[np.float64]
-    producer_names: list[str]
+    producer_names: list[str] | pa.Array
     producer_codes: npt.NDArray[np.int32]
     sequences: npt.NDArray[np.int64]
 
@@ -169,6 +169,9 @@ def merge_tables(tables: Sequence[pa.Table], distinct: bool = False) -> pa.Table
     """
     tables = [t.select(METRIC_SCHEMA.names).cast(METRIC_SCHEMA) for t in tables]
     if distinct:
+        apart = _apart_by_key(tables)
+        if apart is not None:
+            return apart
         joined = _joined_by_key(tables)
         if joined is not None:
             return joined
@@ -192,6 +195,29 @@ def merge_tables(tables: Sequence[pa.Table], distinct: bool = False) -> pa.Table
     keep = by_identity[~repeated]
     order = keep[np.lexsort((sequences[keep], producer_codes[keep], steps[keep], key_codes[keep]))]
     return _taken(table, order, key_names, key_codes, producer_names, producer_codes)
+
+
+def _apart_by_key(tables: Sequence[pa.Table]) -> pa.Table | None:
+    """The rows of sorted ``tables`` as one sorted table, without a sort or a copy per key,
+    when no key is in two of them (each table's key range is apart from the others': a
+    run of many keys logged in turn). None otherwise."""
+    ordered = _apart([t for t in tables if t.num_rows])
+    if ordered is None:
+        return None
+    return pa.concat_tables(ordered)
+
+
+def _apart(tables: Sequence[pa.Table]) -> list[pa.Table] | None:
+    """``tables`` (each sorted by key first) ordered by their first key, if each one's last
+    key is less than the next one's first key; None otherwise (or when there are none)."""
+    if not tables:
+        return None
+    bounds = [(t["key"][0].as_py(), t["key"][-1].as_py(), i) for i, t in enumerate(tables)]
+    bounds.sort()
+    for (_, last, _), (first, _, _) in itertools.pairwise(bounds):
+        if not last < first:
+            return None
+    return [tables[i] for _, _, i in bounds]
 
 
 _MAX_SLICES = 10_000
@@ -232,9 +258,9 @@ def _joined_by_key(tables: Sequence[pa.Table]) -> pa.Table | None:
 def _taken(
     table: pa.Table,
     order: npt.NDArray[np.intp],
-    key_names: list[str],
+    key_names: list[str] | pa.Array,
     key_codes: npt.NDArray[np.int32],
-    producer_names: list[str],
+    producer_names: list[str] | pa.Array,
     producer_codes: npt.NDArray[np.int32],
 ) -> pa.Table:
     """The rows ``order`` of a metric ``table`` (one chunk per column); strings rebuilt
@@ -321,8 +347,11 @@ def combine_rollups(rollups: Sequence[pa.Table]) -> pa.Table:
     (key, block), counts added, the least first step and min, the greatest max (NaN if any
     is) and the greatest last point by (step, timestamp, producer_id, sequence). Equal to
     :func:`rollup_table` of the tables' rows: a merge needs no second pass over its points."""
-    table = pa.concat_tables([r.select(ROLLUP_SCHEMA.names).cast(ROLLUP_SCHEMA) for r in rollups])
-    table = table.combine_chunks()
+    parts = [r.select(ROLLUP_SCHEMA.names).cast(ROLLUP_SCHEMA) for r in rollups]
+    apart = _apart([r for r in parts if r.num_rows])
+    if apart is not None:  # no (key, block) in two rollups: nothing to combine
+        return pa.concat_tables(apart)
+    table = pa.concat_tables(parts).combine_chunks()
     if table.num_rows == 0:
         return ROLLUP_SCHEMA.empty_table()
     key_names, key_codes = _string_ranks(table["key"])
@@ -515,16 +544,23 @@ def _ranked(names: list[str]) -> tuple[list[str], npt.NDArray[np.int32]]:
     return [names[i] for i in order], rank
 
 
-def _string_ranks(column: pa.ChunkedArray) -> tuple[list[str], npt.NDArray[np.int32]]:
-    """The distinct values of a string ``column``, sorted, and for each value its rank."""
+def _string_ranks(column: pa.ChunkedArray) -> tuple[pa.Array, npt.NDArray[np.int32]]:
+    """The distinct values of a string ``column``, sorted (an Arrow array: a million keys
+    never become Python strings), and for each value its rank."""
     encoded = pc.dictionary_encode(column.combine_chunks())
-    names, rank = _ranked(encoded.dictionary.to_pylist())
+    dictionary = encoded.dictionary
+    order = pc.array_sort_indices(dictionary).to_numpy()
+    rank = np.empty(len(dictionary), np.int32)
+    rank[order] = np.arange(len(dictionary), dtype=np.int32)
+    names = dictionary.take(pa.array(order))
     return names, np.asarray(rank[encoded.indices.to_numpy()], np.int32)
 
 
-def _strings(codes: npt.NDArray[np.int32], names: list[str]) -> pa.Array:
+def _strings(codes: npt.NDArray[np.int32], names: list[str] | pa.Array) -> pa.Array:
     """A string array of ``names[codes]``."""
-    return pa.array(names, pa.string()).take(pa.array(codes))
+    if not isinstance(names, pa.Array):
+        names = pa.array(names, pa.string())
+    return names.take(pa.array(codes))
 
 
 def _concat(parts: Sequence[np.ndarray], dtype: type) -> np.ndarray:

@@ -36,11 +36,12 @@ and return it (no copy on the hot path); keep a :meth:`RunState.copy` if you nee
 
 from __future__ import annotations
 
+import heapq
 import math
 import struct
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 from runstream.contract.codec import Codec
 from runstream.contract.events import (
@@ -58,7 +59,13 @@ from runstream.contract.events import (
     TagSet,
 )
 from runstream.contract.exceptions import DecodeError, StateError
-from runstream.contract.limits import MAX_STATE_METRIC_KEYS
+from runstream.contract.limits import (
+    MAX_STATE_ARTIFACTS,
+    MAX_STATE_METRIC_KEYS,
+    MAX_STATE_PARAM_KEYS,
+    MAX_STATE_TAG_KEYS,
+    MAX_STATE_VALUE_BYTES,
+)
 
 STATE_SCHEMA = "run_state"
 RUNNING = "RUNNING"
@@ -72,10 +79,12 @@ _PACK = struct.Struct("<d").pack
 
 
 class Register(NamedTuple):
-    """A last-writer-wins string register: ``value`` as written by the event ``order``."""
+    """A last-writer-wins string register: ``value`` as written by the event ``order``;
+    ``cut`` when a state message cut the value to :data:`MAX_STATE_VALUE_BYTES`."""
 
     value: str
     order: Order
+    cut: bool = False
 
 
 class EndRegister(NamedTuple):
@@ -100,6 +109,7 @@ class ArtifactRegister(NamedTuple):
     sha256: str
     media_type: str
     order: Order
+    cut: bool = False
 
     @property
     def value(self) -> tuple[str, int, str, str]:
@@ -190,6 +200,10 @@ class RunState:
     metrics: dict[str, MetricSummary] = field(default_factory=dict)
     artifacts: dict[str, ArtifactRegister] = field(default_factory=dict)
     metrics_truncated: bool = False
+    params_truncated: bool = False
+    tags_truncated: bool = False
+    labels_truncated: bool = False
+    artifacts_truncated: bool = False
 
     @property
     def is_deleted(self) -> bool:
@@ -275,6 +289,10 @@ class RunState:
             {key: m.copy() for key, m in self.metrics.items()},
             dict(self.artifacts),
             self.metrics_truncated,
+            self.params_truncated,
+            self.tags_truncated,
+            self.labels_truncated,
+            self.artifacts_truncated,
         )
 
 
@@ -357,6 +375,10 @@ def merge(a: RunState, b: RunState) -> RunState:
         else:
             current.absorb(summary)
     a.metrics_truncated = a.metrics_truncated or b.metrics_truncated
+    a.params_truncated = a.params_truncated or b.params_truncated
+    a.tags_truncated = a.tags_truncated or b.tags_truncated
+    a.labels_truncated = a.labels_truncated or b.labels_truncated
+    a.artifacts_truncated = a.artifacts_truncated or b.artifacts_truncated
     return a
 
 
@@ -486,38 +508,47 @@ def _apply_columns(
     key_index: list[int],
     columns: Any,
 ) -> None:
-    # Per key: [step, timestamp, index, value, min, max] of the batch's best point. Within a
-    # batch the producer is fixed and the sequence grows with the index, so among equal
-    # (step, timestamp) the later point wins.
+    # Per key, the batch's best point, min and max, accumulated in a summary of its own (one
+    # object per key of the batch). Within a batch the producer is fixed and the sequence
+    # grows with the index, so among equal (step, timestamp) the later point wins. NaN is
+    # kept out of min and max (inf / -inf stand for "none yet").
     inf = math.inf
-    best: list[list[Any] | None] = [None] * len(keys)
+    best: list[MetricSummary | None] = [None] * len(keys)
     points = zip(key_index, columns.steps, columns.values, columns.timestamps, strict=True)
     for index, (k, step, value, timestamp) in enumerate(points):
         acc = best[k]
         if acc is None:
-            acc = best[k] = [step, timestamp, index, value, inf, -inf]
-        elif step > acc[0] or (step == acc[0] and timestamp >= acc[1]):
-            acc[0] = step
-            acc[1] = timestamp
-            acc[2] = index
-            acc[3] = value
-        if value < acc[4]:
-            acc[4] = value
-        if value > acc[5]:
-            acc[5] = value
-    metrics = state.metrics
-    for k, acc in enumerate(best):
-        if acc is None:
+            bound = value if value == value else None
+            best[k] = MetricSummary(
+                value,
+                step,
+                timestamp,
+                producer,
+                first_sequence + index,
+                inf if bound is None else bound,
+                -inf if bound is None else bound,
+            )
             continue
-        low, high = acc[4], acc[5]
-        if low == inf and high == -inf:  # every value was NaN
-            low = high = math.nan
-        else:
-            low += 0.0
-            high += 0.0
-        summary = MetricSummary(
-            acc[3], acc[0], acc[1], producer, first_sequence + acc[2], low, high
-        )
+        if step > acc.step or (step == acc.step and timestamp >= acc.timestamp):
+            acc.step = step
+            acc.timestamp = timestamp
+            acc.sequence = first_sequence + index
+            acc.value = value
+        if value < acc.min:
+            acc.min = value
+        if value > acc.max:
+            acc.max = value
+    metrics = state.metrics
+    for k, summary in enumerate(best):
+        if summary is None:
+            continue
+        if summary.min == inf and summary.max == -inf:  # every value was NaN
+            summary.min = summary.max = math.nan
+        else:  # -0.0 becomes +0.0 (x + 0.0 would make a new float of every bound)
+            if summary.min == 0.0:
+                summary.min = 0.0
+            if summary.max == 0.0:
+                summary.max = 0.0
         current = metrics.get(keys[k])
         if current is None:
             metrics[keys[k]] = summary
@@ -544,14 +575,16 @@ def _fmax(a: float, b: float) -> float:
 # --- Avro: runstream/contract/avro/run_state.v*.avsc ----------------------------------------
 
 
-def encode_state(codec: Codec, state: RunState) -> bytes:
+def encode_state(codec: Codec, state: RunState, *, whole: bool = False) -> bytes:
     """Encode ``state`` as a ``run_state`` message. Map keys are written sorted, so equal
-    states give equal bytes.
+    states give equal bytes. The message is projected to fit Kafka (:func:`state_record`)
+    unless ``whole``: then every key and whole value is written, for stores with no size
+    limit (the compactor's snapshot, which must keep everything).
 
     Raises:
         EncodeError: a field does not fit the schema.
     """
-    return codec.encode(STATE_SCHEMA, state_record(state))
+    return codec.encode(STATE_SCHEMA, state_record(state, whole=whole))
 
 
 def decode_state(codec: Codec, data: bytes) -> RunState:
@@ -569,19 +602,32 @@ def decode_state(codec: Codec, data: bytes) -> RunState:
         raise DecodeError(f"run state record is malformed: {error}", "body") from error
 
 
-def state_record(state: RunState) -> dict[str, Any]:
-    """The Avro record of ``state`` (maps sorted by key), carrying the metric summaries of
-    at most :data:`MAX_STATE_METRIC_KEYS` keys (the least by name) and ``metrics_truncated``
-    when the run has more."""
-    kept = sorted(state.metrics.items())
-    truncated = state.metrics_truncated or len(kept) > MAX_STATE_METRIC_KEYS
-    kept = kept[:MAX_STATE_METRIC_KEYS]
+def state_record(state: RunState, *, whole: bool = False) -> dict[str, Any]:
+    """The Avro record of ``state`` (maps sorted by key), projected to fit
+    :data:`~runstream.contract.limits.MAX_STATE_BYTES` whatever the run holds: the least
+    :data:`MAX_STATE_METRIC_KEYS` metric keys, :data:`MAX_STATE_PARAM_KEYS` params,
+    :data:`MAX_STATE_TAG_KEYS` tags and labels and :data:`MAX_STATE_ARTIFACTS` artifact paths,
+    each ``*_truncated`` when some were left out, and every string value cut to
+    :data:`MAX_STATE_VALUE_BYTES` bytes (its register says ``cut``). Each step commutes with
+    the reducer, so folding through this encoding gives the encoding of the whole fold.
+    With ``whole``, nothing is left out or cut."""
+    limit = _NO_LIMIT if whole else None
+    metrics, metrics_truncated = _least(state.metrics, limit or MAX_STATE_METRIC_KEYS)
+    params, params_truncated = _least(state.params, limit or MAX_STATE_PARAM_KEYS)
+    tags, tags_truncated = _least(state.tags, limit or MAX_STATE_TAG_KEYS)
+    labels, labels_truncated = _least(state.labels, limit or MAX_STATE_TAG_KEYS)
+    artifacts, artifacts_truncated = _least(state.artifacts, limit or MAX_STATE_ARTIFACTS)
+    cut = _whole_text if whole else cut_text
     return {
-        "metrics_truncated": truncated,
+        "metrics_truncated": state.metrics_truncated or metrics_truncated,
+        "params_truncated": state.params_truncated or params_truncated,
+        "tags_truncated": state.tags_truncated or tags_truncated,
+        "labels_truncated": state.labels_truncated or labels_truncated,
+        "artifacts_truncated": state.artifacts_truncated or artifacts_truncated,
         "run_id": state.run_id,
-        "name": _register_record(state.name),
-        "collection": _register_record(state.collection),
-        "status": _register_record(state.status),
+        "name": _register_record(state.name, cut),
+        "collection": _register_record(state.collection, cut),
+        "status": _register_record(state.status, cut),
         "start_time_us": state.start_time_us,
         "ended": None
         if state.ended is None
@@ -589,11 +635,14 @@ def state_record(state: RunState) -> dict[str, Any]:
         "started": None if state.started is None else _order_record(state.started),
         "deleted": None
         if state.deleted is None
-        else {"reason": state.deleted.reason, **_order_record(state.deleted.order)},
-        "params": _registers_record(state.params),
-        "tags": _registers_record(state.tags),
-        "labels": _registers_record(state.labels),
-        "source": _registers_record(state.source),
+        else {
+            "reason": None if state.deleted.reason is None else cut(state.deleted.reason)[0],
+            **_order_record(state.deleted.order),
+        },
+        "params": _registers_record(params, cut),
+        "tags": _registers_record(tags, cut),
+        "labels": _registers_record(labels, cut),
+        "source": _registers_record(sorted(state.source.items()), cut),
         "metrics": {
             key: {
                 "value": m.value,
@@ -604,18 +653,50 @@ def state_record(state: RunState) -> dict[str, Any]:
                 "min": m.min,
                 "max": m.max,
             }
-            for key, m in kept
+            for key, m in metrics
         },
-        "artifacts": {
-            path: {
-                "uri": a.uri,
-                "size": a.size,
-                "sha256": a.sha256,
-                "media_type": a.media_type,
-                **_order_record(a.order),
-            }
-            for path, a in sorted(state.artifacts.items())
-        },
+        "artifacts": {path: _artifact_record(a, cut) for path, a in artifacts},
+    }
+
+
+def cut_text(text: str, limit: int = MAX_STATE_VALUE_BYTES) -> tuple[str, bool]:
+    """``text`` cut to at most ``limit`` bytes of UTF-8 at a character boundary, and whether
+    it was cut."""
+    data = text.encode("utf-8")
+    if len(data) <= limit:
+        return text, False
+    return data[:limit].decode("utf-8", "ignore"), True
+
+
+_NO_LIMIT = 2**63
+_Cut = Callable[[str], tuple[str, bool]]
+
+
+def _whole_text(text: str) -> tuple[str, bool]:
+    return text, False
+
+
+_V = TypeVar("_V")
+
+
+def _least(entries: Mapping[str, _V], limit: int) -> tuple[list[tuple[str, _V]], bool]:
+    """The ``limit`` least entries by key, sorted, and whether some were left out."""
+    if len(entries) <= limit:
+        return sorted(entries.items()), False
+    return heapq.nsmallest(limit, entries.items(), key=lambda item: item[0]), True
+
+
+def _artifact_record(a: ArtifactRegister, cut: _Cut) -> dict[str, Any]:
+    uri, uri_cut = cut(a.uri)
+    sha256, sha_cut = cut(a.sha256)
+    media_type, media_cut = cut(a.media_type)
+    return {
+        "uri": uri,
+        "size": a.size,
+        "sha256": sha256,
+        "media_type": media_type,
+        **_order_record(a.order),
+        "cut": a.cut or uri_cut or sha_cut or media_cut,
     }
 
 
@@ -654,10 +735,21 @@ def state_from_record(record: Mapping[str, Any]) -> RunState:
             for key, m in record["metrics"].items()
         },
         artifacts={
-            path: ArtifactRegister(a["uri"], a["size"], a["sha256"], a["media_type"], _order(a))
+            path: ArtifactRegister(
+                a["uri"],
+                a["size"],
+                a["sha256"],
+                a["media_type"],
+                _order(a),
+                bool(a.get("cut", False)),
+            )
             for path, a in record.get("artifacts", {}).items()
         },
         metrics_truncated=bool(record.get("metrics_truncated", False)),
+        params_truncated=bool(record.get("params_truncated", False)),
+        tags_truncated=bool(record.get("tags_truncated", False)),
+        labels_truncated=bool(record.get("labels_truncated", False)),
+        artifacts_truncated=bool(record.get("artifacts_truncated", False)),
     )
 
 
@@ -669,16 +761,15 @@ def _order(record: Mapping[str, Any]) -> Order:
     return (record["time_us"], record["producer"], record["sequence"])
 
 
-def _register_record(register: Register | None) -> dict[str, Any] | None:
+def _register_record(register: Register | None, cut: _Cut) -> dict[str, Any] | None:
     if register is None:
         return None
-    return {"value": register.value, **_order_record(register.order)}
+    value, was_cut = cut(register.value)
+    return {"value": value, **_order_record(register.order), "cut": register.cut or was_cut}
 
 
-def _registers_record(registers: Mapping[str, Register]) -> dict[str, Any]:
-    return {
-        key: {"value": r.value, **_order_record(r.order)} for key, r in sorted(registers.items())
-    }
+def _registers_record(registers: Iterable[tuple[str, Register]], cut: _Cut) -> dict[str, Any]:
+    return {key: _register_record(r, cut) for key, r in registers}
 
 
 def _unwrap(record: Any) -> Any:
@@ -690,8 +781,11 @@ def _register(record: Any) -> Register | None:
     record = _unwrap(record)
     if record is None:
         return None
-    return Register(record["value"], _order(record))
+    return Register(record["value"], _order(record), bool(record.get("cut", False)))
 
 
 def _registers(records: Mapping[str, Any]) -> dict[str, Register]:
-    return {key: Register(r["value"], _order(r)) for key, r in records.items()}
+    return {
+        key: Register(r["value"], _order(r), bool(r.get("cut", False)))
+        for key, r in records.items()
+    }

@@ -44,6 +44,7 @@ from runstream.contract.state import LABELS_NAMESPACE, RUNNING
 
 NAMESPACES = ("tags", LABELS_NAMESPACE)
 MAX_PRODUCER_ID_LENGTH = 256
+"""ASCII characters of a producer id (it is in every register of a run state message)."""
 MAX_TEXT_LENGTH = 100_000
 """Characters of any other text of an event (a log line, a source field, a URI)."""
 
@@ -76,10 +77,10 @@ def validate_batch(
             f"message key {key[:80]!r} is not the batch's run_id {batch.run_id!r}", "key"
         )
     producer = batch.producer.id
-    if not producer or len(producer) > MAX_PRODUCER_ID_LENGTH:
+    if not producer or len(producer) > MAX_PRODUCER_ID_LENGTH or not producer.isascii():
         raise InvalidEventError(
             f"run {batch.run_id}: producer id of {len(producer)} characters (1 to "
-            f"{MAX_PRODUCER_ID_LENGTH})",
+            f"{MAX_PRODUCER_ID_LENGTH} ASCII characters)",
             "producer",
         )
     _check_sequences(batch, column_points)

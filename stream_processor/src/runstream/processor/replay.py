@@ -171,8 +171,8 @@ def verify(replayed: Mapping[str, RunState], live: Mapping[str, bytes | None]) -
         except DecodeError as error:
             differences.append(Difference(run_id, "undecodable", str(error)))
             continue
-        # compared as published: a state message carries at most MAX_STATE_METRIC_KEYS
-        # metric summaries (run_state v3)
+        # compared as published: a state message carries the least keys of each map and
+        # cut values (run_state v4, runstream.contract.limits)
         published = decode_state(codec, encode_state(codec, expected))
         if actual != published:
             differences.append(Difference(run_id, "differs", ", ".join(_fields(actual, published))))
