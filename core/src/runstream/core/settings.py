@@ -26,6 +26,10 @@ from runstream.core.errors import ConfigError
 
 DEFAULT_TRACKING_URI = "file://./runstream-data"
 DEFAULT_TOPIC_PREFIX = "runstream"
+DEFAULT_RUN_LEASE = 120.0
+"""Seconds without an event after which an open run that sends heartbeats is CRASHED."""
+MAX_RUN_LEASE = 7 * 24 * 3600.0
+"""The longest lease accepted (a week)."""
 _KAFKA_ENV_PREFIX = "RUNSTREAM_KAFKA_"
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off", ""})
@@ -120,6 +124,10 @@ class Settings:
         no_op: accept and validate every SDK call, send nothing.
         spill_dir: where the SDK spills batches Kafka has not acknowledged in time
             (``RUNSTREAM_SPILL_DIR``, default ``$XDG_STATE_HOME/runstream/spill``).
+        run_lease: seconds without an event after which an open run that sends heartbeats
+            is shown CRASHED (``RUNSTREAM_RUN_LEASE``, default 120).
+        heartbeat_interval: seconds between the SDK's heartbeats of an open run
+            (``RUNSTREAM_HEARTBEAT_INTERVAL``, default a quarter of the lease).
     """
 
     tracking_uri: TrackingUri
@@ -130,6 +138,8 @@ class Settings:
     storage_options: Mapping[str, Any] = field(default_factory=dict)
     no_op: bool = False
     spill_dir: Path = field(default_factory=lambda: _default_spill_dir({}))
+    run_lease: float = DEFAULT_RUN_LEASE
+    heartbeat_interval: float = DEFAULT_RUN_LEASE / 4
 
     @classmethod
     def resolve(
@@ -143,6 +153,8 @@ class Settings:
         storage_options: Mapping[str, Any] | None = None,
         no_op: bool | None = None,
         spill_dir: Path | str | None = None,
+        run_lease: float | None = None,
+        heartbeat_interval: float | None = None,
         environ: Mapping[str, str] | None = None,
     ) -> Settings:
         """Resolve settings from arguments, then ``RUNSTREAM_*`` variables, then defaults.
@@ -160,6 +172,8 @@ class Settings:
             uri = TrackingUri("noop", "")
         resolved_store = store or env.get("RUNSTREAM_STORE") or _default_store(uri)
         kafka_conf = {**_kafka_from_env(env), **(kafka or {})}
+        lease = _seconds("RUNSTREAM_RUN_LEASE", run_lease, env, DEFAULT_RUN_LEASE, MAX_RUN_LEASE)
+        beat = _seconds("RUNSTREAM_HEARTBEAT_INTERVAL", heartbeat_interval, env, lease / 4, lease)
         return cls(
             tracking_uri=uri,
             store=resolved_store.rstrip("/"),
@@ -169,6 +183,8 @@ class Settings:
             storage_options=dict(storage_options or {}),
             no_op=uri.scheme == "noop",
             spill_dir=Path(spill_dir).expanduser() if spill_dir else _default_spill_dir(env),
+            run_lease=lease,
+            heartbeat_interval=beat,
         )
 
     def kafka_config(self, **overrides: Any) -> dict[str, Any]:
@@ -187,6 +203,26 @@ class Settings:
             client_kwargs.setdefault("endpoint_url", self.s3_endpoint)
             options["client_kwargs"] = client_kwargs
         return options
+
+
+def _seconds(
+    name: str, given: float | None, env: Mapping[str, str], default: float, limit: float
+) -> float:
+    """A duration in seconds: the argument, else variable ``name``, else ``default``.
+
+    Raises:
+        ConfigError: it is not a number greater than 0 and below ``limit``.
+    """
+    raw: object = given if given is not None else env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(str(raw))
+    except ValueError:
+        value = float("nan")
+    if not 0 < value < limit:
+        raise ConfigError(f"{name}={raw!r}: give seconds greater than 0 and less than {limit:g}")
+    return value
 
 
 def _default_store(uri: TrackingUri) -> str:

@@ -17,7 +17,10 @@ interleaving of partitions, any duplicate delivery gives the same state.
   sign of zero cannot depend on arrival order. The greatest step is the latest point's step.
 - ``artifacts``: per artifact path, the ArtifactLogged with the greatest order key (ties go
   to the greater (uri, size, sha256, media type)).
-- LogLine events do not change the state; counts are not kept (not idempotent: the query
+- ``last_heard_us``: the greatest event time of any event but a metric point (points carry
+  the caller's timestamps); ``heartbeats``: whether any Heartbeat was seen. Both feed the
+  run's liveness (:mod:`runstream.contract.liveness`); Heartbeat changes nothing else.
+- LogLine events do not change the state either; counts are not kept (not idempotent: the query
   layer counts deduplicated history).
 
 RunDeleted semantics (decided here): a deletion is a register too (the greatest RunDeleted
@@ -46,6 +49,7 @@ from runstream.contract.codec import Codec
 from runstream.contract.events import (
     ArtifactLogged,
     EventBatch,
+    Heartbeat,
     LogicalEvent,
     LogLine,
     MetricLogged,
@@ -190,6 +194,8 @@ class RunState:
     metrics: dict[str, MetricSummary] = field(default_factory=dict)
     artifacts: dict[str, ArtifactRegister] = field(default_factory=dict)
     metrics_truncated: bool = False
+    last_heard_us: int | None = None
+    heartbeats: bool = False
 
     @property
     def is_deleted(self) -> bool:
@@ -275,6 +281,8 @@ class RunState:
             {key: m.copy() for key, m in self.metrics.items()},
             dict(self.artifacts),
             self.metrics_truncated,
+            self.last_heard_us,
+            self.heartbeats,
         )
 
 
@@ -357,6 +365,11 @@ def merge(a: RunState, b: RunState) -> RunState:
         else:
             current.absorb(summary)
     a.metrics_truncated = a.metrics_truncated or b.metrics_truncated
+    if b.last_heard_us is not None and (
+        a.last_heard_us is None or b.last_heard_us > a.last_heard_us
+    ):
+        a.last_heard_us = b.last_heard_us
+    a.heartbeats = a.heartbeats or b.heartbeats
     return a
 
 
@@ -402,6 +415,8 @@ def _set_artifact(artifacts: dict[str, ArtifactRegister], path: str, new: Artifa
 
 def _apply_payload(state: RunState, order: Order, payload: Payload) -> None:
     kind = type(payload)
+    if kind is not MetricLogged and (state.last_heard_us is None or order[0] > state.last_heard_us):
+        state.last_heard_us = order[0]
     if kind is ParamLogged:
         assert isinstance(payload, ParamLogged)
         _set(state.params, payload.key, payload.value, order)
@@ -439,6 +454,8 @@ def _apply_payload(state: RunState, order: Order, payload: Payload) -> None:
             payload.path,
             ArtifactRegister(payload.uri, payload.size, payload.sha256, payload.media_type, order),
         )
+    elif kind is Heartbeat:
+        state.heartbeats = True
     elif kind is not LogLine:
         raise StateError(f"run {state.run_id!r}: no rule for event payload {kind.__name__}")
 
@@ -578,6 +595,8 @@ def state_record(state: RunState) -> dict[str, Any]:
     kept = kept[:MAX_STATE_METRIC_KEYS]
     return {
         "metrics_truncated": truncated,
+        "last_heard_us": state.last_heard_us,
+        "heartbeats": state.heartbeats,
         "run_id": state.run_id,
         "name": _register_record(state.name),
         "collection": _register_record(state.collection),
@@ -658,6 +677,8 @@ def state_from_record(record: Mapping[str, Any]) -> RunState:
             for path, a in record.get("artifacts", {}).items()
         },
         metrics_truncated=bool(record.get("metrics_truncated", False)),
+        last_heard_us=record.get("last_heard_us"),
+        heartbeats=bool(record.get("heartbeats", False)),
     )
 
 
