@@ -17,7 +17,7 @@ from runstream.tracking import Client
 from runstream.tracking.exceptions import FlushError, SinkError
 
 POINTS = 1_000
-EVENTS = POINTS + 1  # the points and the RunStarted
+EVENTS = POINTS + 2  # the points, the RunStarted and its first Heartbeat
 
 
 def dead_broker() -> str:
