@@ -109,3 +109,11 @@ def test_the_status_at_any_time_does_not_depend_on_arrival_order(
     for now in range(0, 60, 3):
         assert is_crashed(state, now, 5) == is_crashed(reference, now, 5)
         assert status(state, now, 5) == status(reference, now, 5)
+
+
+def test_folded_reads_a_published_crash_back_as_the_register_it_replaced() -> None:
+    from runstream.contract.liveness import folded
+
+    state = fold([STARTED])["r"]
+    assert folded(shown(state, 10**15, LEASE)) == state
+    assert folded(state) is state

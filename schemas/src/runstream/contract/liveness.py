@@ -56,6 +56,14 @@ def shown(state: RunState, now_us: int, lease_us: int) -> RunState:
     return dataclasses.replace(state, status=Register(CRASHED, state.status.order))
 
 
+def folded(state: RunState) -> RunState:
+    """The inverse of :func:`shown`: a published state with its CRASHED status read back as
+    the RUNNING register it replaced (to compare it with a fold of the events)."""
+    if state.status is None or state.status.value != CRASHED:
+        return state
+    return dataclasses.replace(state, status=Register(RUNNING, state.status.order))
+
+
 def lease_us(seconds: float) -> int:
     """A lease in seconds as whole microseconds."""
     return int(seconds * 1_000_000)

@@ -12,14 +12,21 @@ land in one partition and compaction keeps only the last.
 
 Delivery is at least once: faust flushes the producer before committing offsets, so a
 crash repeats some messages, and the reducer is idempotent, so the state is unchanged.
+
+Liveness: the table holds the reducer's state; what is published is the state as readers see
+it now (:func:`runstream.contract.liveness.shown`), so a run past its lease goes out with
+status CRASHED. A timer publishes runs whose lease passes with no event: it watches each
+open run that sends heartbeats (from the folds, and by one scan of each partition's table
+once it is assigned and recovered), and a later event publishes the run RUNNING again.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import time
 import weakref
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,6 +34,7 @@ from typing import Any
 import faust
 from faust.streams import _current_event
 
+from runstream.contract import liveness
 from runstream.contract.codec import Codec
 from runstream.contract.deadletter import DeadLetter, read_message
 from runstream.contract.events import EventBatch
@@ -144,7 +152,8 @@ def create_app(settings: Settings, options: ProcessorOptions | None = None) -> f
         key_type=bytes,
         value_type=bytes,
     )
-    folder = _Folder(Codec(), topics.events, table, runs_topic, dead_topic)
+    lease_us = liveness.lease_us(settings.run_lease)
+    folder = _Folder(Codec(), topics.events, table, runs_topic, dead_topic, lease_us)
 
     async def process(stream: Any) -> None:  # a faust.Stream of raw bytes
         async for events in stream.take_events(options.chunk, within=options.within):
@@ -157,21 +166,48 @@ def create_app(settings: Settings, options: ProcessorOptions | None = None) -> f
                 logger.critical("folding a chunk failed; exiting without commit", exc_info=True)
                 os._exit(70)
 
+    async def expire() -> None:
+        if app.in_recovery:
+            return
+        assigned = {
+            tp.partition for tp in app.assignor.assigned_actives() if tp.topic == topics.events
+        }
+        await folder.expire(assigned)
+
     app.agent(events_topic, name=f"{app_id}.fold")(process)
+    app.timer(_check_interval(settings.run_lease), name=f"{app_id}.liveness")(expire)
     return app
+
+
+def _check_interval(lease: float) -> float:
+    """Seconds between two liveness checks: a quarter of the lease, within 0.2 to 5."""
+    return min(5.0, max(0.2, lease / 4))
+
+
+def _now_us() -> int:
+    return time.time_ns() // 1000
 
 
 class _Folder:
     """Folds chunks of event-log messages into the table and publishes what changed."""
 
     def __init__(
-        self, codec: Codec, source: str, table: Any, runs_topic: Any, dead_topic: Any
+        self,
+        codec: Codec,
+        source: str,
+        table: Any,
+        runs_topic: Any,
+        dead_topic: Any,
+        lease_us: int,
     ) -> None:
         self._codec = codec
         self._source = source
         self._table = table
         self._runs = runs_topic
         self._dead = dead_topic
+        self._lease_us = lease_us
+        self._due: dict[bytes, tuple[int, int]] = {}  # run key -> (partition, CRASHED at µs)
+        self._scanned: set[int] = set()  # partitions whose table was scanned for open runs
 
     async def fold(self, events: Sequence[Any]) -> None:
         """Fold one chunk: messages grouped by partition, each changed run written once."""
@@ -217,12 +253,56 @@ class _Folder:
                     )
                 )
         partition = events[0].message.partition
+        now = _now_us()
         for key, state in changed.items():
             data = encode_state(self._codec, state)
             self._table[key] = data
-            await self._runs.send(
-                key=key, value=None if state.is_deleted else data, partition=partition
-            )
+            await self._publish(key, state, partition, now, data)
+
+    async def _publish(
+        self, key: bytes, state: RunState, partition: int, now: int, data: bytes
+    ) -> None:
+        """Publish ``state`` (encoded as ``data``) as readers see it at ``now``, and watch
+        it for its lease when it is open and sends heartbeats."""
+        shown = liveness.shown(state, now, self._lease_us)
+        due = None if state.is_deleted else liveness.crashed_at_us(state, self._lease_us)
+        if due is None or shown is not state:
+            self._due.pop(key, None)
+        else:
+            self._due[key] = (partition, due)
+        if state.is_deleted:
+            value = None
+        else:
+            value = data if shown is state else encode_state(self._codec, shown)
+        await self._runs.send(key=key, value=value, partition=partition)
+
+    async def expire(self, assigned: set[int]) -> int:
+        """Publish CRASHED for every watched run whose lease has passed (partitions in
+        ``assigned`` not scanned yet are scanned first); return how many were published."""
+        for partition in self._scanned - assigned:
+            self._due = {k: due for k, due in self._due.items() if due[0] != partition}
+        self._scanned &= assigned
+        for partition in sorted(assigned - self._scanned):
+            for key, data in _stored_items(self._table, partition):
+                due = liveness.crashed_at_us(decode_state(self._codec, data), self._lease_us)
+                if due is not None and key not in self._due:
+                    self._due[key] = (partition, due)
+            self._scanned.add(partition)
+        now = _now_us()
+        published = 0
+        for key, (partition, due) in sorted(self._due.items(), key=lambda item: item[1][1]):
+            if due >= now:
+                continue
+            stored = _stored(self._table, partition, key)
+            if stored is None:
+                self._due.pop(key, None)
+                continue
+            state = decode_state(self._codec, stored)
+            await self._publish(key, state, partition, now, stored)
+            if liveness.is_crashed(state, now, self._lease_us) and not state.is_deleted:
+                logger.info("run %s: no event for the lease: published CRASHED", key.decode())
+                published += 1
+        return published
 
     def _apply(self, changed: dict[bytes, RunState], batch: EventBatch) -> None:
         key = batch.run_id.encode()
@@ -242,3 +322,23 @@ class _Folder:
             letter.message,
         )
         await self._dead.send(key=letter.key, value=letter.value, headers=letter.headers())
+
+
+# The table's RocksDB store, read by partition for the liveness timer (faust's Table API reads
+# only through the current event's partition). The one place the store's internals are used.
+
+
+def _stored_items(table: Any, partition: int) -> Iterator[tuple[bytes, bytes]]:
+    store = table.data
+    db = store._dbs.get(partition)
+    if db is None:
+        return iter(())
+    return iter(list(store._visible_items(db)))
+
+
+def _stored(table: Any, partition: int, key: bytes) -> bytes | None:
+    db = table.data._dbs.get(partition)
+    if db is None:
+        return None
+    value = db.get(key)
+    return None if value is None else bytes(value)
