@@ -163,3 +163,34 @@ def test_a_killed_trainer_is_published_crashed_then_running_when_resumed_then_fi
     time.sleep(LEASE * 1.5)  # an ended run is never CRASHED
     assert runs_topic.status(run_id) == "FINISHED"
     assert worker.poll() is None, "the processor worker died"
+
+
+def test_a_run_that_crashed_while_the_processor_was_down_is_published_crashed_after_restart(
+    kafka_settings: Settings,
+    topics: Topics,
+    start_worker: Callable[..., Any],
+    runs_topic: RunsTopic,
+) -> None:
+    # The new worker has a fresh data folder: it restores the table from the changelog and
+    # finds the open run by scanning it, since no event of the run comes again.
+    run_id = f"live-{uuid.uuid4().hex[:8]}"
+    first = start_worker("w1", "--session-timeout", "10")
+    env = liveness_env(
+        {
+            "RUNSTREAM_TRACKING_URI": str(kafka_settings.tracking_uri),
+            "RUNSTREAM_TOPIC_PREFIX": kafka_settings.topic_prefix,
+        }
+    )
+    trainer = start_trainer(env, run_id, 1)
+    seen, _ = wait_until(lambda: runs_topic.status(run_id), "RUNNING", 120)
+    assert seen == "RUNNING", "the processor never published the run"
+    first.send_signal(signal.SIGKILL)
+    assert first.wait(30) == -signal.SIGKILL
+    trainer.send_signal(signal.SIGKILL)
+    assert trainer.wait(30) == -signal.SIGKILL
+    time.sleep(LEASE * 2)
+    assert runs_topic.status(run_id) == "RUNNING"  # nobody published the crash
+    second = start_worker("w2", "--session-timeout", "10")
+    seen, _ = wait_until(lambda: runs_topic.status(run_id), "CRASHED", 120)
+    assert seen == "CRASHED", "the restarted processor did not find the silent run"
+    assert second.poll() is None, "the processor worker died"
