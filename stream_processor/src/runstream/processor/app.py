@@ -179,6 +179,10 @@ def create_app(settings: Settings, options: ProcessorOptions | None = None) -> f
     return app
 
 
+RESCAN_SECONDS = 300.0
+"""How often each assigned partition's table is scanned again for open runs."""
+
+
 def _check_interval(lease: float) -> float:
     """Seconds between two liveness checks: a quarter of the lease, within 0.2 to 5."""
     return min(5.0, max(0.2, lease / 4))
@@ -207,7 +211,9 @@ class _Folder:
         self._dead = dead_topic
         self._lease_us = lease_us
         self._due: dict[bytes, tuple[int, int]] = {}  # run key -> (partition, CRASHED at µs)
-        self._scanned: set[int] = set()  # partitions whose table was scanned for open runs
+        self._scanned: dict[int, float] = {}  # partition -> when its table was scanned
+        self._crashed: dict[bytes, tuple[int, int | None]] = {}  # published CRASHED, as of
+        # (partition, last_heard_us): a rescan does not publish it again
 
     async def fold(self, events: Sequence[Any]) -> None:
         """Fold one chunk: messages grouped by partition, each changed run written once."""
@@ -265,44 +271,70 @@ class _Folder:
         """Publish ``state`` (encoded as ``data``) as readers see it at ``now``, and watch
         it for its lease when it is open and sends heartbeats."""
         shown = liveness.shown(state, now, self._lease_us)
-        due = None if state.is_deleted else liveness.crashed_at_us(state, self._lease_us)
-        if due is None or shown is not state:
-            self._due.pop(key, None)
+        self._watch(key, partition, state, now)
+        if shown is state:
+            self._crashed.pop(key, None)
         else:
-            self._due[key] = (partition, due)
+            self._crashed[key] = (partition, state.last_heard_us)
         if state.is_deleted:
             value = None
         else:
             value = data if shown is state else encode_state(self._codec, shown)
         await self._runs.send(key=key, value=value, partition=partition)
 
+    def _watch(self, key: bytes, partition: int, state: RunState, now: int) -> None:
+        """Watch ``state`` until its lease passes, if it is open, sends heartbeats and has
+        not passed it yet; otherwise stop watching it."""
+        due = None if state.is_deleted else liveness.crashed_at_us(state, self._lease_us)
+        if due is None or due < now:
+            self._due.pop(key, None)
+        else:
+            self._due[key] = (partition, due)
+
     async def expire(self, assigned: set[int]) -> int:
-        """Publish CRASHED for every watched run whose lease has passed (partitions in
-        ``assigned`` not scanned yet are scanned first); return how many were published."""
-        for partition in self._scanned - assigned:
+        """Publish CRASHED for every watched run whose lease has passed; return how many
+        were published. Partitions of ``assigned`` not scanned in the last
+        :data:`RESCAN_SECONDS` are scanned first (so runs that went silent while another
+        worker or none held the partition are found after a rebalance or a restart)."""
+        clock = time.monotonic()
+        for partition in set(self._scanned) - assigned:
+            del self._scanned[partition]
             self._due = {k: due for k, due in self._due.items() if due[0] != partition}
-        self._scanned &= assigned
-        for partition in sorted(assigned - self._scanned):
-            for key, data in _stored_items(self._table, partition):
-                due = liveness.crashed_at_us(decode_state(self._codec, data), self._lease_us)
-                if due is not None and key not in self._due:
-                    self._due[key] = (partition, due)
-            self._scanned.add(partition)
+            self._crashed = {k: c for k, c in self._crashed.items() if c[0] != partition}
+        for partition in sorted(assigned):
+            if clock - self._scanned.get(partition, -RESCAN_SECONDS) >= RESCAN_SECONDS:
+                self._scan(partition)
+                self._scanned[partition] = clock
         now = _now_us()
         published = 0
         for key, (partition, due) in sorted(self._due.items(), key=lambda item: item[1][1]):
             if due >= now:
                 continue
             stored = _stored(self._table, partition, key)
-            if stored is None:
+            state = None if stored is None else decode_state(self._codec, stored)
+            if (
+                stored is None
+                or state is None
+                or state.is_deleted
+                or self._crashed.get(key) == (partition, state.last_heard_us)
+            ):
                 self._due.pop(key, None)
-                continue
-            state = decode_state(self._codec, stored)
-            await self._publish(key, state, partition, now, stored)
-            if liveness.is_crashed(state, now, self._lease_us) and not state.is_deleted:
+            elif liveness.is_crashed(state, now, self._lease_us):
+                await self._publish(key, state, partition, now, stored)
                 logger.info("run %s: no event for the lease: published CRASHED", key.decode())
                 published += 1
+            else:  # heard from since (the fold re-watched it); keep it watched
+                self._watch(key, partition, state, now)
         return published
+
+    def _scan(self, partition: int) -> None:
+        """Watch every open run of ``partition``'s table that sends heartbeats."""
+        for key, data in _stored_items(self._table, partition):
+            if key not in self._due:
+                state = decode_state(self._codec, data)
+                due = liveness.crashed_at_us(state, self._lease_us)
+                if due is not None and not state.is_deleted:
+                    self._due[key] = (partition, due)
 
     def _apply(self, changed: dict[bytes, RunState], batch: EventBatch) -> None:
         key = batch.run_id.encode()
@@ -333,7 +365,8 @@ def _stored_items(table: Any, partition: int) -> Iterator[tuple[bytes, bytes]]:
     db = store._dbs.get(partition)
     if db is None:
         return iter(())
-    return iter(list(store._visible_items(db)))
+    items: Iterator[tuple[bytes, bytes]] = store._visible_items(db)
+    return items
 
 
 def _stored(table: Any, partition: int, key: bytes) -> bytes | None:
