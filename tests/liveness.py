@@ -69,3 +69,30 @@ def wait_until(
         time.sleep(0.25)
         seen = read()
     return seen, time.monotonic() - start
+
+
+ENDINGS = {
+    "returns": ("", "FINISHED"),
+    "raises": ("raise RuntimeError('diverged')", "FAILED"),
+    "sys.exit(3)": ("sys.exit(3)", "FAILED"),
+}
+"""How a trainer that leaves its run open ends, and the status its run must end with."""
+
+
+def run_to_the_end(env: Mapping[str, str], run_id: str, ending: str) -> int:
+    """A trainer that starts ``run_id``, logs, waits past a heartbeat, then ends with
+    ``ending`` and its run left open; return its exit code."""
+    script = textwrap.dedent(
+        f"""
+        import sys, time
+        from runstream import tracking
+        run = tracking.start_run(run_id={run_id!r})
+        run.log_metric("loss", 0.5, step=1)
+        time.sleep({LEASE / 2})
+        {ending}
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], env=dict(env), capture_output=True, timeout=120
+    )
+    return done.returncode

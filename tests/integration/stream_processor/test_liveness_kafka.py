@@ -1,7 +1,10 @@
 """Run liveness on kafka://: a trainer SIGKILLed with its run open is published CRASHED on
 the runs topic by the processor once the lease (3 s) passes, and shown CRASHED by the query
 engine; a resumed process on the same run id makes it RUNNING again, and its normal exit
-FINISHED. The runs topic is read with a plain consumer and decoded with fastavro."""
+FINISHED; a restarted processor finds a run that went silent while it was down; runs left
+open by a process that returns, raises or calls sys.exit(3) are published FINISHED, FAILED,
+FAILED and never CRASHED. The runs topic is read with a plain consumer and decoded with
+fastavro."""
 
 from __future__ import annotations
 
@@ -22,7 +25,15 @@ from fastavro import parse_schema, schemaless_reader
 from runstream.core.settings import Settings
 from runstream.core.topics import Topics
 from runstream.query import QueryEngine
-from tests.liveness import LEASE, finish, liveness_env, start_trainer, wait_until
+from tests.liveness import (
+    ENDINGS,
+    LEASE,
+    finish,
+    liveness_env,
+    run_to_the_end,
+    start_trainer,
+    wait_until,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -194,3 +205,33 @@ def test_a_run_that_crashed_while_the_processor_was_down_is_published_crashed_af
     seen, _ = wait_until(lambda: runs_topic.status(run_id), "CRASHED", 120)
     assert seen == "CRASHED", "the restarted processor did not find the silent run"
     assert second.poll() is None, "the processor worker died"
+
+
+def test_runs_left_open_are_published_finished_or_failed_and_never_crashed(
+    kafka_settings: Settings,
+    topics: Topics,
+    start_worker: Callable[..., Any],
+    runs_topic: RunsTopic,
+) -> None:
+    worker = start_worker("w1")
+    env = liveness_env(
+        {
+            "RUNSTREAM_TRACKING_URI": str(kafka_settings.tracking_uri),
+            "RUNSTREAM_TOPIC_PREFIX": kafka_settings.topic_prefix,
+        }
+    )
+    expected = {}
+    for name, (ending, status) in ENDINGS.items():
+        run_id = f"end-{uuid.uuid4().hex[:8]}"
+        assert (run_to_the_end(env, run_id, ending) == 0) == (status == "FINISHED"), name
+        expected[run_id] = status
+
+    def statuses() -> str:
+        return json.dumps({run_id: runs_topic.status(run_id) for run_id in expected})
+
+    want = json.dumps(expected)
+    seen, _ = wait_until(statuses, want, 120)
+    assert seen == want
+    time.sleep(LEASE * 1.5)  # past the lease: an ended run stays ended
+    assert statuses() == want
+    assert worker.poll() is None, "the processor worker died"

@@ -172,10 +172,15 @@ def create_app(settings: Settings, options: ProcessorOptions | None = None) -> f
         assigned = {
             tp.partition for tp in app.assignor.assigned_actives() if tp.topic == topics.events
         }
-        await folder.expire(assigned)
+        try:
+            await folder.expire(assigned)
+        except Exception:  # a view of the table, retried at the next tick: never stop the worker
+            logger.exception("the liveness check failed; it runs again in %s s", interval)
+
+    interval = _check_interval(settings.run_lease)
 
     app.agent(events_topic, name=f"{app_id}.fold")(process)
-    app.timer(_check_interval(settings.run_lease), name=f"{app_id}.liveness")(expire)
+    app.timer(interval, name=f"{app_id}.liveness")(expire)
     return app
 
 
