@@ -16,12 +16,14 @@ crash repeats some messages, and the reducer is idempotent, so the state is unch
 Liveness: the table holds the reducer's state; what is published is the state as readers see
 it now (:func:`runstream.contract.liveness.shown`), so a run past its lease goes out with
 status CRASHED. A timer publishes runs whose lease passes with no event: it watches each
-open run that sends heartbeats (from the folds, and by one scan of each partition's table
-once it is assigned and recovered), and a later event publishes the run RUNNING again.
+open run that sends heartbeats (from the folds, and by a scan of each partition's table once
+it is assigned and recovered, again every 5 minutes), and a later event publishes the run
+RUNNING again.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import time
@@ -186,6 +188,8 @@ def create_app(settings: Settings, options: ProcessorOptions | None = None) -> f
 
 RESCAN_SECONDS = 300.0
 """How often each assigned partition's table is scanned again for open runs."""
+SCAN_STEP = 200
+"""States decoded by a scan between two turns of the event loop."""
 
 
 def _check_interval(lease: float) -> float:
@@ -308,7 +312,7 @@ class _Folder:
             self._crashed = {k: c for k, c in self._crashed.items() if c[0] != partition}
         for partition in sorted(assigned):
             if clock - self._scanned.get(partition, -RESCAN_SECONDS) >= RESCAN_SECONDS:
-                self._scan(partition)
+                await self._scan(partition)
                 self._scanned[partition] = clock
         now = _now_us()
         published = 0
@@ -332,9 +336,13 @@ class _Folder:
                 self._watch(key, partition, state, now)
         return published
 
-    def _scan(self, partition: int) -> None:
-        """Watch every open run of ``partition``'s table that sends heartbeats."""
-        for key, data in _stored_items(self._table, partition):
+    async def _scan(self, partition: int) -> None:
+        """Watch every open run of ``partition``'s table that sends heartbeats (giving the
+        event loop a turn every :data:`SCAN_STEP` states, so a large table never stalls
+        the consumer)."""
+        for count, (key, data) in enumerate(_stored_items(self._table, partition), 1):
+            if count % SCAN_STEP == 0:
+                await asyncio.sleep(0)
             if key not in self._due:
                 state = decode_state(self._codec, data)
                 due = liveness.crashed_at_us(state, self._lease_us)
