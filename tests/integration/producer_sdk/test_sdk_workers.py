@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from runstream.contract import LogLine, MetricLogged, ParamLogged, RunEnded, RunStarted
+from runstream.contract import Heartbeat, LogLine, MetricLogged, ParamLogged, RunEnded, RunStarted
 from runstream.core.settings import Settings
 
 from .conftest import REPO, topic_events
@@ -55,8 +55,10 @@ def test_four_workers_one_run_every_event_once(sdk_settings: Settings, tmp_path:
     assert sorted(p.rank for p in producers.values()) == list(range(WORKERS))
     assert {p.world_size for p in producers.values()} == {WORKERS}
     assert len({(p.host, p.pid) for p in producers.values()}) == WORKERS
-    expected = POINTS + 4  # RunStarted, ParamLogged, LogLine, RunEnded
-    for sequences in by_producer.values():
+    for producer_id, sequences in by_producer.items():
+        beats = kinds[producers[producer_id].rank].pop(Heartbeat.__name__, 0)
+        assert beats >= 1  # the first goes with RunStarted; more every 30 s while open
+        expected = POINTS + 4 + beats  # RunStarted, ParamLogged, LogLine, RunEnded, heartbeats
         assert sorted(sequences) == list(range(expected))  # no gap, no duplicate
     for rank in range(WORKERS):
         assert kinds[rank] == Counter(

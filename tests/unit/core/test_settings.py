@@ -71,3 +71,33 @@ def test_file_uri_path() -> None:
     assert TrackingUri.parse("file:///data/rs").path == Path("/data/rs")
     with pytest.raises(ConfigError):
         _ = TrackingUri.parse("noop://").path
+
+
+def test_the_run_lease_and_heartbeat_interval_default_and_come_from_the_environment() -> None:
+    default = Settings.resolve(environ={})
+    assert (default.run_lease, default.heartbeat_interval) == (120.0, 30.0)
+    env = {"RUNSTREAM_RUN_LEASE": "3", "RUNSTREAM_HEARTBEAT_INTERVAL": "0.5"}
+    assert Settings.resolve(environ=env).run_lease == 3.0
+    assert Settings.resolve(environ=env).heartbeat_interval == 0.5
+    only_lease = Settings.resolve(environ={"RUNSTREAM_RUN_LEASE": "8"})
+    assert only_lease.heartbeat_interval == 2.0
+    assert Settings.resolve(run_lease=4.0, environ=env).run_lease == 4.0
+
+
+@pytest.mark.parametrize(
+    ("env", "named"),
+    [
+        ({"RUNSTREAM_RUN_LEASE": "soon"}, "RUNSTREAM_RUN_LEASE"),
+        ({"RUNSTREAM_RUN_LEASE": "0"}, "RUNSTREAM_RUN_LEASE"),
+        ({"RUNSTREAM_RUN_LEASE": "nan"}, "RUNSTREAM_RUN_LEASE"),
+        ({"RUNSTREAM_RUN_LEASE": "1e9"}, "RUNSTREAM_RUN_LEASE"),
+        ({"RUNSTREAM_RUN_LEASE": "3", "RUNSTREAM_HEARTBEAT_INTERVAL": "3"}, "INTERVAL"),
+        ({"RUNSTREAM_HEARTBEAT_INTERVAL": "-1"}, "RUNSTREAM_HEARTBEAT_INTERVAL"),
+    ],
+)
+def test_a_bad_lease_or_interval_names_the_variable_and_the_limit(
+    env: dict[str, str], named: str
+) -> None:
+    with pytest.raises(ConfigError, match=named) as caught:
+        Settings.resolve(environ=env)
+    assert "greater than 0 and less than" in str(caught.value)

@@ -99,7 +99,7 @@ def test_a_full_journal_raises_with_the_exact_count(scheme: str, tmp_path: Path)
         check=True,
     )
     report = json.loads(done.stdout.strip().splitlines()[-1])
-    total = report["accepted"] + 1  # and the RunStarted
+    total = report["accepted"] + 2  # and the RunStarted with its first Heartbeat
     assert "events are at risk" in report["call_error"], "no metric call raised"
     written = events_in_files(folder / "events" if scheme == "file" else spill)
     assert 0 < written < total, f"the limit did not bite: {written} of {total} written"
@@ -121,5 +121,5 @@ def test_without_the_journal_a_batch_in_flight_is_not_an_error(tmp_path: Path) -
         run.log_metric("loss", 0.5, step)
     with pytest.raises(FlushError) as caught:  # unacknowledged, spilled: not at risk
         client.flush(timeout=2.0)
-    assert caught.value.unacknowledged == 20_001
-    assert client.close(timeout=0.5) == 20_001
+    assert caught.value.unacknowledged == 20_002  # and the RunStarted with its Heartbeat
+    assert client.close(timeout=0.5) == 20_002

@@ -49,8 +49,8 @@ def test_buffered_batches_stay_within_the_budget_the_rest_waits_in_the_journal(
     with pytest.raises(FlushError) as caught:
         client.flush(timeout=1.0)
     peak = max(peak, sink.buffered_bytes())
-    assert caught.value.unacknowledged == POINTS + 1  # each event counted once
+    assert caught.value.unacknowledged == POINTS + 2  # each event once, RunStarted, Heartbeat
     assert 0 < peak <= BUDGET, f"{peak} bytes buffered, budget {BUDGET}"
     assert sink._unsent > POINTS // 2, "the batches past the budget are not in the journal"
     assert records_in(journal) > 0
-    assert client.close(timeout=0.2) == POINTS + 1
+    assert client.close(timeout=0.2) == POINTS + 2

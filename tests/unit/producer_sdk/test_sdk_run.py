@@ -50,7 +50,8 @@ def test_identities_are_contiguous_and_end_comes_last(local_client: Client) -> N
     events = local_events(local_client)
     producers = {e.id.producer for e in events}
     assert len(producers) == 1
-    assert sorted(e.id.sequence for e in events) == list(range(25_003))
+    # the points, RunStarted and its first Heartbeat, the param, RunEnded
+    assert sorted(e.id.sequence for e in events) == list(range(25_004))
     assert isinstance(events[-1].payload, RunEnded)
     assert sum(isinstance(e.payload, MetricLogged) for e in events) == 25_000
 

@@ -20,6 +20,7 @@ from runstream.contract import (
     EncodeError,
     Event,
     EventBatch,
+    Heartbeat,
     LogLine,
     MetricColumns,
     MetricLogged,
@@ -75,7 +76,10 @@ KNOWN_V1_HEX = (
 # Version 2 only adds a union branch at the end (ArtifactLogged): the body of the same batch
 # is byte-identical, only the fingerprint differs.
 V2_FINGERPRINT_HEX = "fb5c7400ba708839"
-KNOWN_HEX = "c301" + V2_FINGERPRINT_HEX + KNOWN_V1_HEX[20:]
+KNOWN_V2_HEX = "c301" + V2_FINGERPRINT_HEX + KNOWN_V1_HEX[20:]
+# Version 3 adds the Heartbeat branch at the end: again only the fingerprint differs.
+V3_FINGERPRINT_HEX = "3018098de11c5ecb"
+KNOWN_HEX = "c301" + V3_FINGERPRINT_HEX + KNOWN_V1_HEX[20:]
 
 
 def test_known_batch_encodes_to_pinned_bytes() -> None:
@@ -89,6 +93,23 @@ def test_pinned_bytes_decode_to_the_known_batch() -> None:
 def test_v1_bytes_decode_into_todays_batch_unchanged() -> None:
     assert versions.latest("event_batch").version >= 2
     assert decode_batch(Codec(), bytes.fromhex(KNOWN_V1_HEX)) == KNOWN
+
+
+def test_v2_bytes_decode_into_todays_batch_unchanged() -> None:
+    assert versions.latest("event_batch").version >= 3
+    assert decode_batch(Codec(), bytes.fromhex(KNOWN_V2_HEX)) == KNOWN
+
+
+def test_a_v2_reader_reads_v3_batches_without_a_heartbeat_and_a_v3_reader_reads_one() -> None:
+    v2 = next(v for v in versions.all_versions() if (v.name, v.version) == ("event_batch", 2))
+    v3 = next(v for v in versions.all_versions() if (v.name, v.version) == ("event_batch", 3))
+    record = schemaless_reader(io.BytesIO(encode_batch(Codec(), KNOWN)[10:]), v3.parsed, v2.parsed)
+    assert record["events"][0]["payload"] == {"key": "lr", "value": "0.001"}
+    beat = EventBatch("r", Producer("p", "h", 1), 0, (Event(5, Heartbeat(750)),))
+    data = encode_batch(Codec(), beat)
+    raw = json.loads((AVRO_DIR / "event_batch.v3.avsc").read_text())
+    plain = schemaless_reader(io.BytesIO(data[10:]), parse_schema(raw))
+    assert plain["events"][0]["payload"] == {"interval_ms": 750}
 
 
 def test_every_v1_payload_written_by_a_v1_writer_reads_unchanged() -> None:
@@ -114,7 +135,7 @@ def test_a_v1_reader_cannot_be_handed_an_artifact_but_reads_v2_batches_without_o
 def test_a_standard_avro_reader_reads_what_the_codec_writes() -> None:
     data = encode_batch(Codec(), KNOWN)
     assert data[:2] == SINGLE_OBJECT_MAGIC
-    raw = json.loads((AVRO_DIR / "event_batch.v2.avsc").read_text())
+    raw = json.loads((AVRO_DIR / "event_batch.v3.avsc").read_text())
     record = schemaless_reader(io.BytesIO(data[10:]), parse_schema(raw))
     assert record["run_id"] == "run-1"
     assert record["producer"]["world_size"] == 2
@@ -149,6 +170,8 @@ V1_PAYLOADS = [
         *V1_PAYLOADS,
         ArtifactLogged("model/model.pkl", "s3://b/k", 12, "ab" * 32, "application/octet-stream"),
         ArtifactLogged("a.txt", "file:///tmp/a"),
+        Heartbeat(30_000),
+        Heartbeat(),
     ],
 )
 def test_every_payload_round_trips(payload: object) -> None:
@@ -186,6 +209,9 @@ def test_released_versions_are_never_edited() -> None:
         ("run_state", 1): "4d4322120ca5735d",
         ("run_state", 2): "a24382bb4fd679ed",
         ("run_state", 3): "e7d4dfe53fbf6889",
+        ("event_batch", 3): V3_FINGERPRINT_HEX,
+        ("run_state", 4): "7cd1bfaeb05248bc",
+        ("run_state", 5): "eaca723d3db8b249",
     }
     for version in versions.all_versions():
         if (version.name, version.version) in frozen:

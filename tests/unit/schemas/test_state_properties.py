@@ -15,6 +15,7 @@ from runstream.contract.events import (
     ArtifactLogged,
     Event,
     EventBatch,
+    Heartbeat,
     LogicalEvent,
     LogLine,
     MetricColumns,
@@ -65,6 +66,7 @@ payloads = st.one_of(
         st.sampled_from(VALUES),
         st.sampled_from(("text/plain", "application/octet-stream")),
     ),
+    st.builds(Heartbeat, st.integers(0, 3)),
 )
 point = st.tuples(st.integers(0, 2), st.integers(0, 3), FLOATS, st.integers(0, 3))
 
@@ -125,6 +127,7 @@ def naive_run(run_id: str, events: list[tuple[Any, ...]]) -> dict[str, Any]:
     )
     points: dict[str, list[tuple[Any, ...]]] = defaultdict(list)
     starts, started, deletions = [], [], []
+    heard = [time_us for time_us, _, _, payload in events if not isinstance(payload, MetricLogged)]
     for time_us, producer, sequence, payload in events:
         order = (time_us, producer, sequence)
         if isinstance(payload, RunStarted):
@@ -188,6 +191,8 @@ def naive_run(run_id: str, events: list[tuple[Any, ...]]) -> dict[str, Any]:
             path: dict(zip(("uri", "size", "sha256", "media_type"), latest(v), strict=True))
             for path, v in keyed["artifacts"].items()
         },
+        "last_heard_us": max(heard) if heard else None,
+        "heartbeats": any(isinstance(event[3], Heartbeat) for event in events),
     }
 
 
@@ -197,6 +202,8 @@ def plain(state: RunState) -> dict[str, Any]:
         key: (bits(m["value"]), m["step"], m["timestamp"], bits(m["min"]), bits(m["max"]))
         for key, m in view["metrics"].items()
     }
+    view["last_heard_us"] = state.last_heard_us
+    view["heartbeats"] = state.heartbeats
     return view
 
 

@@ -10,7 +10,9 @@ content changes (``run.parquet`` on every write):
 
 The run id is the Hive partition (``run_id=...``) of the folder. The state is computed by
 the one reducer, :mod:`runstream.contract.state`, from every event but the metric points
-(their history is in the metric files; latest values are a query over it).
+(their history is in the metric files; latest values are a query over it) and the
+heartbeats (they only say the run is alive, and would rewrite every open run's snapshot at
+every rotation; liveness is shown by the processor and the query layer).
 
 The snapshot of a deleted run also removes the run's artifact objects
 (:func:`runstream.compactor.artifacts.delete_run_artifacts`).
@@ -23,10 +25,12 @@ import pyarrow as pa
 from runstream.compactor.artifacts import delete_run_artifacts
 from runstream.compactor.store import Store
 from runstream.contract.codec import Codec
-from runstream.contract.events import EventBatch, EventId, LogicalEvent, MetricLogged
+from runstream.contract.events import EventBatch, EventId, Heartbeat, LogicalEvent, MetricLogged
 from runstream.contract.layout import run_table_path
 from runstream.contract.parquet import decode_table, encode_table
 from runstream.contract.state import RunState, apply, decode_state, encode_state
+
+_UNFOLDED = (MetricLogged, Heartbeat)
 
 RUN_SCHEMA = pa.schema(
     [
@@ -79,8 +83,13 @@ class Snapshots:
         return decode_state(self.codec, table["state"][0].as_py())
 
     @staticmethod
+    def changes(batch: EventBatch) -> bool:
+        """Whether ``batch`` has an event the snapshots fold (not a point nor a heartbeat)."""
+        return any(not isinstance(event.payload, _UNFOLDED) for event in batch.events)
+
+    @staticmethod
     def apply(state: RunState | None, batch: EventBatch) -> RunState:
-        """``state`` with every event of ``batch`` but metric points folded in.
+        """``state`` with every event of ``batch`` but metric points and heartbeats folded in.
 
         Raises:
             StateError: ``state`` is another run's.
@@ -89,7 +98,7 @@ class Snapshots:
         if state is None:
             state = RunState(batch.run_id)
         for sequence, event in batch.numbered_events():
-            if not isinstance(event.payload, MetricLogged):
+            if not isinstance(event.payload, _UNFOLDED):
                 identity = EventId(producer, sequence)
                 state = apply(
                     state, batch.run_id, LogicalEvent(identity, event.time_us, event.payload)

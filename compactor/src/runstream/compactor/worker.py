@@ -315,7 +315,7 @@ class Compactor:
             self.dead_letters.send(letter.key, letter.value, letter.headers())
 
     def _take_events(self, buffer: RunBuffer, batch: EventBatch, offset: int, now: float) -> None:
-        if self.snapshots is not None:
+        if self.snapshots is not None and self.snapshots.changes(batch):
             buffer.state = self.snapshots.apply(buffer.state, batch)
             buffer.state_dirty = True
             buffer.hold(offset, now)

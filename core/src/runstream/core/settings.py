@@ -27,6 +27,10 @@ from runstream.core.errors import ConfigError
 DEFAULT_TRACKING_URI = "file://./runstream-data"
 DEFAULT_TOPIC_PREFIX = "runstream"
 DEFAULT_METRICS_HOST = "127.0.0.1"
+DEFAULT_RUN_LEASE = 120.0
+"""Seconds without an event after which an open run that sends heartbeats is CRASHED."""
+MAX_RUN_LEASE = 7 * 24 * 3600.0
+"""The longest lease accepted (a week)."""
 _KAFKA_ENV_PREFIX = "RUNSTREAM_KAFKA_"
 UI_TOKEN_VARIABLE = "RUNSTREAM_UI_TOKEN"
 # Every RUNSTREAM_* variable a long-running worker or the CLI reads (the SDK's job variables
@@ -40,6 +44,8 @@ VARIABLES = frozenset(
         "RUNSTREAM_NO_OP",
         "RUNSTREAM_SPILL_DIR",
         "RUNSTREAM_JOURNAL",
+        "RUNSTREAM_RUN_LEASE",
+        "RUNSTREAM_HEARTBEAT_INTERVAL",
         "RUNSTREAM_METRICS_PORT",
         "RUNSTREAM_METRICS_HOST",
         UI_TOKEN_VARIABLE,
@@ -168,6 +174,10 @@ class Settings:
             (``RUNSTREAM_METRICS_PORT``); None serves nothing.
         metrics_host: the address that server listens on (``RUNSTREAM_METRICS_HOST``,
             default 127.0.0.1; ``0.0.0.0`` in a container).
+        run_lease: seconds without an event after which an open run that sends heartbeats
+            is shown CRASHED (``RUNSTREAM_RUN_LEASE``, default 120).
+        heartbeat_interval: seconds between the SDK's heartbeats of an open run
+            (``RUNSTREAM_HEARTBEAT_INTERVAL``, default a quarter of the lease).
     """
 
     tracking_uri: TrackingUri
@@ -181,6 +191,8 @@ class Settings:
     metrics_port: int | None = None
     metrics_host: str = DEFAULT_METRICS_HOST
     journal: bool = True
+    run_lease: float = DEFAULT_RUN_LEASE
+    heartbeat_interval: float = DEFAULT_RUN_LEASE / 4
 
     @classmethod
     def resolve(
@@ -197,6 +209,8 @@ class Settings:
         metrics_port: int | None = None,
         metrics_host: str | None = None,
         journal: bool | None = None,
+        run_lease: float | None = None,
+        heartbeat_interval: float | None = None,
         environ: Mapping[str, str] | None = None,
     ) -> Settings:
         """Resolve settings from arguments, then ``RUNSTREAM_*`` variables, then defaults.
@@ -220,6 +234,8 @@ class Settings:
             metrics_port = parse_port("RUNSTREAM_METRICS_PORT", env["RUNSTREAM_METRICS_PORT"])
         elif metrics_port is not None:
             metrics_port = parse_port("metrics_port", str(metrics_port))
+        lease = _seconds("RUNSTREAM_RUN_LEASE", run_lease, env, DEFAULT_RUN_LEASE, MAX_RUN_LEASE)
+        beat = _seconds("RUNSTREAM_HEARTBEAT_INTERVAL", heartbeat_interval, env, lease / 4, lease)
         return cls(
             tracking_uri=uri,
             store=resolved_store.rstrip("/"),
@@ -232,6 +248,8 @@ class Settings:
             metrics_port=metrics_port,
             metrics_host=metrics_host or env.get("RUNSTREAM_METRICS_HOST") or DEFAULT_METRICS_HOST,
             journal=journal,
+            run_lease=lease,
+            heartbeat_interval=beat,
         )
 
     def kafka_config(self, **overrides: Any) -> dict[str, Any]:
@@ -250,6 +268,26 @@ class Settings:
             client_kwargs.setdefault("endpoint_url", self.s3_endpoint)
             options["client_kwargs"] = client_kwargs
         return options
+
+
+def _seconds(
+    name: str, given: float | None, env: Mapping[str, str], default: float, limit: float
+) -> float:
+    """A duration in seconds: the argument, else variable ``name``, else ``default``.
+
+    Raises:
+        ConfigError: it is not a number greater than 0 and below ``limit``.
+    """
+    raw: object = given if given is not None else env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(str(raw))
+    except ValueError:
+        value = float("nan")
+    if not 0 < value < limit:
+        raise ConfigError(f"{name}={raw!r}: give seconds greater than 0 and less than {limit:g}")
+    return value
 
 
 def _default_store(uri: TrackingUri) -> str:

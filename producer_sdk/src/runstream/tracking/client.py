@@ -22,6 +22,7 @@ from runstream.tracking import validation as check
 from runstream.tracking.batcher import DEFAULT_MAX_PENDING, Batcher, now_us
 from runstream.tracking.environment import capture_code_version, source_name
 from runstream.tracking.exceptions import FlushError
+from runstream.tracking.heartbeat import Heartbeats
 from runstream.tracking.run import Run, _run_update
 from runstream.tracking.sinks import (
     DEFAULT_MAX_IN_FLIGHT,
@@ -97,6 +98,7 @@ class Client:
             max_pending=max_pending,
         )
         self.exit_timeout = exit_timeout
+        self.heartbeats = Heartbeats(self.batcher, self.settings.heartbeat_interval)
         self._upload_policy = upload_policy
         self._uploader: Uploader | None = None
         self._context_runs: list[Run] = []
@@ -120,11 +122,15 @@ class Client:
         *,
         labels: Mapping[str, Any] | None = None,
         capture_code: bool = True,
+        heartbeat: bool = True,
     ) -> Run:
         """Start a run (or join one: many workers pass the same ``run_id``) and log its
         RunStarted event with the code version (source, command, git, packages) unless
         ``capture_code`` is False. A run without a name is named by its id; a run without a
         collection goes to the one named after its source (the notebook or script file).
+        While the run is open a background thread sends its heartbeats (unless ``heartbeat``
+        is False: a run whose later events come from other processes), so readers show it
+        CRASHED if this process dies without ending it.
 
         Raises:
             ValidationError: the run id is not a safe path segment, or a name, tag or label
@@ -153,12 +159,16 @@ class Client:
         )
         run = Run(self, rid, self.batcher.register(rid), names.name, names.collection)
         events = [Event(started.start_time_us, started)]
+        if heartbeat:
+            events.append(Event(started.start_time_us, self.heartbeats.first()))
         events += [
             Event(started.start_time_us, TagSet(k, v, "labels")) for k, v in checked_labels.items()
         ]
         run._queue.events.extend(events)
         self.batcher.wake()
         self._started = [r for r in self._started if r.status == "RUNNING"] + [run]
+        if heartbeat:
+            self.heartbeats.add(run)
         exits.watch()
         return run
 
@@ -348,6 +358,7 @@ class Client:
         """Flush (up to ``timeout``, default ``exit_timeout``) and stop the background thread;
         return how many events were not acknowledged (logged as an error, kept spilled)."""
         wait = self.exit_timeout if timeout is None else timeout
+        self.heartbeats.close()
         if self._uploader is not None:
             self._uploader.close(wait)
         left = self.batcher.close(wait)

@@ -122,7 +122,7 @@ def _run_started(emitter: LineEmitter, run_id: Any, data: Mapping[str, Any]) -> 
     if tags is not None and not isinstance(tags, dict):
         raise ValidationError("tags", "an object", f"tags {tags!r} is not an object", run_id)
     run = emitter.client.start_run(
-        data.get("name"), data.get("collection"), run_id, tags, capture_code=False
+        data.get("name"), data.get("collection"), run_id, tags, capture_code=False, heartbeat=False
     )
     run._queue.closed = True  # this handle logs nothing more; later lines use another
 

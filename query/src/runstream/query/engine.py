@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,12 +50,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from fsspec import AbstractFileSystem
 
-from runstream.contract import Codec
+from runstream.contract import Codec, liveness
 from runstream.contract.identifiers import check_run_id
 from runstream.contract.parquet import ROLLUP_BLOCK_BITS, ROLLUP_SCHEMA, rollup_table
 from runstream.contract.state import RunState
 from runstream.core.filesystem import open_store
-from runstream.core.settings import Settings
+from runstream.core.settings import DEFAULT_RUN_LEASE, Settings
 from runstream.query.artifacts import Artifact, artifacts_of, download, select
 from runstream.query.exceptions import QueryError, RunNotFoundError, SqlError
 from runstream.query.filters import check_max_results, compile_filter, compile_order
@@ -124,6 +125,8 @@ class QueryEngine:
         cache_bytes: memory kept for decoded metric files (immutable once written).
         tail_limit: uncompacted points held before the tail is checked against the whole
             store (otherwise a run's points are checked when the run is queried).
+        run_lease: seconds without an event after which an open run that sends heartbeats
+            is shown CRASHED (:mod:`runstream.contract.liveness`).
     """
 
     def __init__(
@@ -135,8 +138,10 @@ class QueryEngine:
         codec: Codec | None = None,
         cache_bytes: int = 1 << 30,
         tail_limit: int = 2_000_000,
+        run_lease: float = DEFAULT_RUN_LEASE,
     ) -> None:
         self._tail_limit = tail_limit
+        self._lease_us = liveness.lease_us(run_lease)
         self._fs = fs
         self._root = root.rstrip("/")
         self._cache = PointCache(fs, self._root, cache_bytes)
@@ -155,7 +160,7 @@ class QueryEngine:
             ConfigError: the store cannot be opened.
         """
         fs, root = open_store(settings)
-        return cls(event_log(settings), fs, root)
+        return cls(event_log(settings), fs, root, run_lease=settings.run_lease)
 
     def __enter__(self) -> QueryEngine:
         return self
@@ -202,11 +207,7 @@ class QueryEngine:
             RunNotFoundError: no visible run has this id.
             SourceError, LocalLogError: the log cannot be read.
         """
-        self.refresh()
-        state = self._tail.states().get(run_id)
-        if state is None or state.is_deleted:
-            raise RunNotFoundError(run_id)
-        return run_from_state(state)
+        return run_from_state(self._shown(self._state(run_id)))
 
     def _state(self, run_id: str) -> RunState:
         self.refresh()
@@ -259,7 +260,7 @@ class QueryEngine:
         order = compile_order(tuple(order_by or ()))
         limit = check_max_results(max_results)
         self.refresh()
-        states = {state.run_id: state for state in visible(self._tail.states())}
+        states = self._shown_states()
         # a cursor of its own: the tables it registers hold only the keys the clauses read,
         # and must not replace the whole views of this thread's cursor (views(), sql())
         cursor = self._db.cursor()
@@ -274,6 +275,13 @@ class QueryEngine:
         finally:
             cursor.close()
         return [run_from_state(states[run_id]) for (run_id,) in rows]
+
+    def _shown(self, state: RunState) -> RunState:
+        """``state`` with the status readers see now (CRASHED past the lease)."""
+        return liveness.shown(state, time.time_ns() // 1000, self._lease_us)
+
+    def _shown_states(self) -> dict[str, RunState]:
+        return {state.run_id: self._shown(state) for state in visible(self._tail.states())}
 
     def _register_states(
         self, cursor: duckdb.DuckDBPyConnection, states: Mapping[str, RunState]
@@ -538,7 +546,7 @@ class QueryEngine:
         """
         self.refresh()
         cursor = self._cursor()
-        states = {state.run_id: state for state in visible(self._tail.states())}
+        states = self._shown_states()
         self._register_states(cursor, states)
         files = all_files(self._fs, self._root)
         marks = watermarks(files)

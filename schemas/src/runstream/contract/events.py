@@ -1,4 +1,4 @@
-"""Typed events: the Python face of ``event_batch.v*.avsc`` (today: version 2).
+"""Typed events: the Python face of ``event_batch.v*.avsc`` (today: version 3).
 
 A Kafka message carries one :class:`EventBatch`: the events of one run from one producer.
 Metric points may travel as :class:`MetricColumns` (parallel arrays: about 4x cheaper to
@@ -125,6 +125,14 @@ class ArtifactLogged:
     media_type: str = "application/octet-stream"
 
 
+@dataclass(frozen=True, slots=True)
+class Heartbeat:
+    """The producer still has the run open; it beats every ``interval_ms``. Added in
+    ``event_batch`` version 3 (see :mod:`runstream.contract.liveness`)."""
+
+    interval_ms: int = 0
+
+
 Payload = (
     RunStarted
     | ParamLogged
@@ -135,6 +143,7 @@ Payload = (
     | RunUpdated
     | RunDeleted
     | ArtifactLogged
+    | Heartbeat
 )
 PAYLOAD_TYPES: dict[str, type[Any]] = {
     f"{NAMESPACE}.{cls.__name__}": cls
@@ -148,6 +157,7 @@ PAYLOAD_TYPES: dict[str, type[Any]] = {
         RunUpdated,
         RunDeleted,
         ArtifactLogged,
+        Heartbeat,
     )
 }
 _FIELDS: dict[type[Any], tuple[str, ...]] = {

@@ -17,7 +17,10 @@ interleaving of partitions, any duplicate delivery gives the same state.
   sign of zero cannot depend on arrival order. The greatest step is the latest point's step.
 - ``artifacts``: per artifact path, the ArtifactLogged with the greatest order key (ties go
   to the greater (uri, size, sha256, media type)).
-- LogLine events do not change the state; counts are not kept (not idempotent: the query
+- ``last_heard_us``: the greatest event time of any event but a metric point (points carry
+  the caller's timestamps); ``heartbeats``: whether any Heartbeat was seen. Both feed the
+  run's liveness (:mod:`runstream.contract.liveness`); Heartbeat changes nothing else.
+- LogLine events do not change the state either; counts are not kept (not idempotent: the query
   layer counts deduplicated history).
 
 RunDeleted semantics (decided here): a deletion is a register too (the greatest RunDeleted
@@ -47,6 +50,7 @@ from runstream.contract.codec import Codec
 from runstream.contract.events import (
     ArtifactLogged,
     EventBatch,
+    Heartbeat,
     LogicalEvent,
     LogLine,
     MetricLogged,
@@ -204,6 +208,8 @@ class RunState:
     tags_truncated: bool = False
     labels_truncated: bool = False
     artifacts_truncated: bool = False
+    last_heard_us: int | None = None
+    heartbeats: bool = False
 
     @property
     def is_deleted(self) -> bool:
@@ -293,6 +299,8 @@ class RunState:
             self.tags_truncated,
             self.labels_truncated,
             self.artifacts_truncated,
+            self.last_heard_us,
+            self.heartbeats,
         )
 
 
@@ -379,6 +387,11 @@ def merge(a: RunState, b: RunState) -> RunState:
     a.tags_truncated = a.tags_truncated or b.tags_truncated
     a.labels_truncated = a.labels_truncated or b.labels_truncated
     a.artifacts_truncated = a.artifacts_truncated or b.artifacts_truncated
+    if b.last_heard_us is not None and (
+        a.last_heard_us is None or b.last_heard_us > a.last_heard_us
+    ):
+        a.last_heard_us = b.last_heard_us
+    a.heartbeats = a.heartbeats or b.heartbeats
     return a
 
 
@@ -424,6 +437,8 @@ def _set_artifact(artifacts: dict[str, ArtifactRegister], path: str, new: Artifa
 
 def _apply_payload(state: RunState, order: Order, payload: Payload) -> None:
     kind = type(payload)
+    if kind is not MetricLogged and (state.last_heard_us is None or order[0] > state.last_heard_us):
+        state.last_heard_us = order[0]
     if kind is ParamLogged:
         assert isinstance(payload, ParamLogged)
         _set(state.params, payload.key, payload.value, order)
@@ -461,6 +476,8 @@ def _apply_payload(state: RunState, order: Order, payload: Payload) -> None:
             payload.path,
             ArtifactRegister(payload.uri, payload.size, payload.sha256, payload.media_type, order),
         )
+    elif kind is Heartbeat:
+        state.heartbeats = True
     elif kind is not LogLine:
         raise StateError(f"run {state.run_id!r}: no rule for event payload {kind.__name__}")
 
@@ -624,6 +641,8 @@ def state_record(state: RunState, *, whole: bool = False) -> dict[str, Any]:
         "tags_truncated": state.tags_truncated or tags_truncated,
         "labels_truncated": state.labels_truncated or labels_truncated,
         "artifacts_truncated": state.artifacts_truncated or artifacts_truncated,
+        "last_heard_us": state.last_heard_us,
+        "heartbeats": state.heartbeats,
         "run_id": state.run_id,
         "name": _register_record(state.name, cut),
         "collection": _register_record(state.collection, cut),
@@ -750,6 +769,8 @@ def state_from_record(record: Mapping[str, Any]) -> RunState:
         tags_truncated=bool(record.get("tags_truncated", False)),
         labels_truncated=bool(record.get("labels_truncated", False)),
         artifacts_truncated=bool(record.get("artifacts_truncated", False)),
+        last_heard_us=record.get("last_heard_us"),
+        heartbeats=bool(record.get("heartbeats", False)),
     )
 
 

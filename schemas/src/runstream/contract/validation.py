@@ -16,6 +16,7 @@ from runstream.contract.events import (
     RUN_STATUSES,
     ArtifactLogged,
     EventBatch,
+    Heartbeat,
     LogLine,
     MetricLogged,
     ParamLogged,
@@ -66,7 +67,7 @@ def validate_batch(
     Raises:
         InvalidEventError: a rule is broken; ``reason`` is ``run_id``, ``key``, ``producer``,
             ``sequence``, ``columns``, ``metric_key``, ``param``, ``tag``, ``text``,
-            ``status``, ``namespace`` or ``artifact_path``.
+            ``status``, ``namespace``, ``artifact_path`` or ``heartbeat``.
     """
     try:
         check_run_id(batch.run_id)
@@ -164,6 +165,10 @@ def _check_payload(run_id: str, payload: object) -> None:
         except UnsafeArtifactPathError as error:
             raise InvalidEventError(f"run {run_id}: {error}", "artifact_path") from error
         _check_text(run_id, "artifact uri", payload.uri, MAX_TEXT_LENGTH, "text")
+    elif isinstance(payload, Heartbeat) and payload.interval_ms < 0:
+        raise InvalidEventError(
+            f"run {run_id}: Heartbeat.interval_ms {payload.interval_ms} is negative", "heartbeat"
+        )
 
 
 def _check_names(run_id: str, name: str | None, collection: str | None) -> None:

@@ -12,15 +12,23 @@ land in one partition and compaction keeps only the last.
 
 Delivery is at least once: faust flushes the producer before committing offsets, so a
 crash repeats some messages, and the reducer is idempotent, so the state is unchanged.
+
+Liveness: the table holds the reducer's state; what is published is the state as readers see
+it now (:func:`runstream.contract.liveness.shown`), so a run past its lease goes out with
+status CRASHED. A timer publishes runs whose lease passes with no event: it watches each
+open run that sends heartbeats (from the folds, and by a scan of each partition's table once
+it is assigned and recovered, again every 5 minutes), and a later event publishes the run
+RUNNING again.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import time
 import weakref
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,6 +36,7 @@ from typing import Any
 import faust
 from faust.streams import _current_event
 
+from runstream.contract import liveness
 from runstream.contract.codec import Codec
 from runstream.contract.deadletter import DeadLetter, read_message
 from runstream.contract.events import EventBatch
@@ -151,7 +160,8 @@ def create_app(
         key_type=bytes,
         value_type=bytes,
     )
-    folder = _Folder(Codec(), topics.events, table, runs_topic, dead_topic, metrics)
+    lease_us = liveness.lease_us(settings.run_lease)
+    folder = _Folder(Codec(), topics.events, table, runs_topic, dead_topic, lease_us, metrics)
     if metrics is not None:
         metrics.attach(app, settings, topics.events, app_id)
 
@@ -166,8 +176,37 @@ def create_app(
                 logger.critical("folding a chunk failed; exiting without commit", exc_info=True)
                 os._exit(70)
 
+    async def expire() -> None:
+        if app.in_recovery:
+            return
+        assigned = {
+            tp.partition for tp in app.assignor.assigned_actives() if tp.topic == topics.events
+        }
+        try:
+            await folder.expire(assigned)
+        except Exception:  # a view of the table, retried at the next tick: never stop the worker
+            logger.exception("the liveness check failed; it runs again in %s s", interval)
+
+    interval = _check_interval(settings.run_lease)
+
     app.agent(events_topic, name=f"{app_id}.fold")(process)
+    app.timer(interval, name=f"{app_id}.liveness")(expire)
     return app
+
+
+RESCAN_SECONDS = 300.0
+"""How often each assigned partition's table is scanned again for open runs."""
+SCAN_STEP = 200
+"""States decoded by a scan between two turns of the event loop."""
+
+
+def _check_interval(lease: float) -> float:
+    """Seconds between two liveness checks: a quarter of the lease, within 0.2 to 5."""
+    return min(5.0, max(0.2, lease / 4))
+
+
+def _now_us() -> int:
+    return time.time_ns() // 1000
 
 
 class _Folder:
@@ -180,6 +219,7 @@ class _Folder:
         table: Any,
         runs_topic: Any,
         dead_topic: Any,
+        lease_us: int,
         metrics: ProcessorMetrics | None = None,
     ) -> None:
         self._codec = codec
@@ -188,6 +228,11 @@ class _Folder:
         self._runs = runs_topic
         self._dead = dead_topic
         self._metrics = metrics
+        self._lease_us = lease_us
+        self._due: dict[bytes, tuple[int, int]] = {}  # run key -> (partition, CRASHED at µs)
+        self._scanned: dict[int, float] = {}  # partition -> when its table was scanned
+        self._crashed: dict[bytes, tuple[int, int | None]] = {}  # published CRASHED, as of
+        # (partition, last_heard_us): a rescan does not publish it again
 
     async def fold(self, events: Sequence[Any]) -> None:
         """Fold one chunk: messages grouped by partition, each changed run written once."""
@@ -237,14 +282,88 @@ class _Folder:
                     )
                 )
         partition = events[0].message.partition
+        now = _now_us()
         for key, state in changed.items():
             data = encode_state(self._codec, state)
             self._table[key] = data
-            await self._runs.send(
-                key=key, value=None if state.is_deleted else data, partition=partition
-            )
+            await self._publish(key, state, partition, now, data)
         if self._metrics is not None:
             self._metrics.runs_published.inc(len(changed))
+
+    async def _publish(
+        self, key: bytes, state: RunState, partition: int, now: int, data: bytes
+    ) -> None:
+        """Publish ``state`` (encoded as ``data``) as readers see it at ``now``, and watch
+        it for its lease when it is open and sends heartbeats."""
+        shown = liveness.shown(state, now, self._lease_us)
+        self._watch(key, partition, state, now)
+        if shown is state:
+            self._crashed.pop(key, None)
+        else:
+            self._crashed[key] = (partition, state.last_heard_us)
+        if state.is_deleted:
+            value = None
+        else:
+            value = data if shown is state else encode_state(self._codec, shown)
+        await self._runs.send(key=key, value=value, partition=partition)
+
+    def _watch(self, key: bytes, partition: int, state: RunState, now: int) -> None:
+        """Watch ``state`` until its lease passes, if it is open, sends heartbeats and has
+        not passed it yet; otherwise stop watching it."""
+        due = None if state.is_deleted else liveness.crashed_at_us(state, self._lease_us)
+        if due is None or due < now:
+            self._due.pop(key, None)
+        else:
+            self._due[key] = (partition, due)
+
+    async def expire(self, assigned: set[int]) -> int:
+        """Publish CRASHED for every watched run whose lease has passed; return how many
+        were published. Partitions of ``assigned`` not scanned in the last
+        :data:`RESCAN_SECONDS` are scanned first (so runs that went silent while another
+        worker or none held the partition are found after a rebalance or a restart)."""
+        clock = time.monotonic()
+        for partition in set(self._scanned) - assigned:
+            del self._scanned[partition]
+            self._due = {k: due for k, due in self._due.items() if due[0] != partition}
+            self._crashed = {k: c for k, c in self._crashed.items() if c[0] != partition}
+        for partition in sorted(assigned):
+            if clock - self._scanned.get(partition, -RESCAN_SECONDS) >= RESCAN_SECONDS:
+                await self._scan(partition)
+                self._scanned[partition] = clock
+        now = _now_us()
+        published = 0
+        for key, (partition, due) in sorted(self._due.items(), key=lambda item: item[1][1]):
+            if due >= now:
+                continue
+            stored = _stored(self._table, partition, key)
+            state = None if stored is None else decode_state(self._codec, stored)
+            if (
+                stored is None
+                or state is None
+                or state.is_deleted
+                or self._crashed.get(key) == (partition, state.last_heard_us)
+            ):
+                self._due.pop(key, None)
+            elif liveness.is_crashed(state, now, self._lease_us):
+                await self._publish(key, state, partition, now, stored)
+                logger.info("run %s: no event for the lease: published CRASHED", key.decode())
+                published += 1
+            else:  # heard from since (the fold re-watched it); keep it watched
+                self._watch(key, partition, state, now)
+        return published
+
+    async def _scan(self, partition: int) -> None:
+        """Watch every open run of ``partition``'s table that sends heartbeats (giving the
+        event loop a turn every :data:`SCAN_STEP` states, so a large table never stalls
+        the consumer)."""
+        for count, (key, data) in enumerate(_stored_items(self._table, partition), 1):
+            if count % SCAN_STEP == 0:
+                await asyncio.sleep(0)
+            if key not in self._due:
+                state = decode_state(self._codec, data)
+                due = liveness.crashed_at_us(state, self._lease_us)
+                if due is not None and not state.is_deleted:
+                    self._due[key] = (partition, due)
 
     def _apply(self, changed: dict[bytes, RunState], batch: EventBatch) -> None:
         key = batch.run_id.encode()
@@ -269,3 +388,24 @@ class _Folder:
         await self._dead.send(key=letter.key, value=letter.value, headers=letter.headers())
         if self._metrics is not None:
             self._metrics.dead_letters.labels(letter.reason).inc()
+
+
+# The table's RocksDB store, read by partition for the liveness timer (faust's Table API reads
+# only through the current event's partition). The one place the store's internals are used.
+
+
+def _stored_items(table: Any, partition: int) -> Iterator[tuple[bytes, bytes]]:
+    store = table.data
+    db = store._dbs.get(partition)
+    if db is None:
+        return iter(())
+    items: Iterator[tuple[bytes, bytes]] = store._visible_items(db)
+    return items
+
+
+def _stored(table: Any, partition: int, key: bytes) -> bytes | None:
+    db = table.data._dbs.get(partition)
+    if db is None:
+        return None
+    value = db.get(key)
+    return None if value is None else bytes(value)

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
+from runstream.contract import liveness
 from runstream.contract.codec import Codec
 from runstream.contract.deadletter import DeadLetter, read_message
 from runstream.contract.exceptions import DecodeError
@@ -167,7 +168,7 @@ def verify(replayed: Mapping[str, RunState], live: Mapping[str, bytes | None]) -
             differences.append(Difference(run_id, "missing", "replayed but not live"))
             continue
         try:
-            actual = decode_state(codec, data)
+            actual = liveness.folded(decode_state(codec, data))  # CRASHED is a view
         except DecodeError as error:
             differences.append(Difference(run_id, "undecodable", str(error)))
             continue
