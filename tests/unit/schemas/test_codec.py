@@ -20,6 +20,10 @@ from runstream.contract import (
     EncodeError,
     Event,
     EventBatch,
+    ExperimentCreated,
+    ExperimentDeleted,
+    ExperimentRenamed,
+    ExperimentRestored,
     LogLine,
     MetricColumns,
     MetricLogged,
@@ -27,6 +31,7 @@ from runstream.contract import (
     Producer,
     RunDeleted,
     RunEnded,
+    RunRestored,
     RunStarted,
     RunUpdated,
     TagSet,
@@ -75,7 +80,8 @@ KNOWN_V1_HEX = (
 # Version 2 only adds a union branch at the end (ArtifactLogged): the body of the same batch
 # is byte-identical, only the fingerprint differs.
 V2_FINGERPRINT_HEX = "fb5c7400ba708839"
-KNOWN_HEX = "c301" + V2_FINGERPRINT_HEX + KNOWN_V1_HEX[20:]
+V3_FINGERPRINT_HEX = "86040e2c3242d255"
+KNOWN_HEX = "c301" + V3_FINGERPRINT_HEX + KNOWN_V1_HEX[20:]
 
 
 def test_known_batch_encodes_to_pinned_bytes() -> None:
@@ -109,6 +115,26 @@ def test_a_v1_reader_cannot_be_handed_an_artifact_but_reads_v2_batches_without_o
     v2 = versions.latest("event_batch")
     record = schemaless_reader(io.BytesIO(data[10:]), v2.parsed, v1.parsed)
     assert record["events"][0]["payload"] == {"key": "lr", "value": "0.001"}
+
+
+def test_a_v2_reader_reads_v3_batches_without_the_new_payloads() -> None:
+    # The v3 branches are appended to the union: every v2 branch keeps its index.
+    v2 = next(v for v in versions.all_versions() if (v.name, v.version) == ("event_batch", 2))
+    data = encode_batch(Codec(), KNOWN)
+    v3 = versions.latest("event_batch")
+    assert v3.version == 3
+    record = schemaless_reader(io.BytesIO(data[10:]), v3.parsed, v2.parsed)
+    assert record["events"][0]["payload"] == {"key": "lr", "value": "0.001"}  # type: ignore[index,call-overload]
+
+
+def test_a_v3_experiment_batch_reads_with_a_standard_avro_reader() -> None:
+    raw = json.loads((AVRO_DIR / "event_batch.v3.avsc").read_text())
+    batch = EventBatch(
+        "experiment-stream.7", Producer("p", "h", 1), 0, (Event(1, ExperimentCreated("e")),)
+    )
+    data = encode_batch(Codec(), batch)
+    record = schemaless_reader(io.BytesIO(data[10:]), parse_schema(raw), None)
+    assert record["events"][0]["payload"] == {"name": "e"}  # type: ignore[index,call-overload]
 
 
 def test_a_standard_avro_reader_reads_what_the_codec_writes() -> None:
@@ -149,6 +175,11 @@ V1_PAYLOADS = [
         *V1_PAYLOADS,
         ArtifactLogged("model/model.pkl", "s3://b/k", 12, "ab" * 32, "application/octet-stream"),
         ArtifactLogged("a.txt", "file:///tmp/a"),
+        RunRestored(),
+        ExperimentCreated("vision"),
+        ExperimentRenamed("vision-2"),
+        ExperimentDeleted(),
+        ExperimentRestored(),
     ],
 )
 def test_every_payload_round_trips(payload: object) -> None:
@@ -183,6 +214,7 @@ def test_released_versions_are_never_edited() -> None:
     frozen = {
         ("event_batch", 1): "98e1cecc1e774e4a",
         ("event_batch", 2): V2_FINGERPRINT_HEX,
+        ("event_batch", 3): V3_FINGERPRINT_HEX,
         ("run_state", 1): "4d4322120ca5735d",
         ("run_state", 2): "a24382bb4fd679ed",
         ("run_state", 3): "e7d4dfe53fbf6889",

@@ -15,6 +15,10 @@ from runstream.contract.events import (
     ArtifactLogged,
     Event,
     EventBatch,
+    ExperimentCreated,
+    ExperimentDeleted,
+    ExperimentRenamed,
+    ExperimentRestored,
     LogicalEvent,
     LogLine,
     MetricColumns,
@@ -23,6 +27,7 @@ from runstream.contract.events import (
     Producer,
     RunDeleted,
     RunEnded,
+    RunRestored,
     RunStarted,
     RunUpdated,
     TagSet,
@@ -57,6 +62,11 @@ payloads = st.one_of(
     st.builds(LogLine, st.just("INFO"), st.sampled_from(VALUES)),
     st.builds(RunUpdated, st.none() | st.sampled_from(VALUES), st.none() | st.sampled_from(VALUES)),
     st.builds(RunDeleted, st.none() | st.sampled_from(VALUES)),
+    st.builds(RunRestored),
+    st.builds(ExperimentCreated, st.sampled_from(VALUES)),
+    st.builds(ExperimentRenamed, st.sampled_from(VALUES)),
+    st.builds(ExperimentDeleted),
+    st.builds(ExperimentRestored),
     st.builds(
         ArtifactLogged,
         st.sampled_from(("a.txt", "model/model.pkl")),
@@ -155,8 +165,16 @@ def naive_run(run_id: str, events: list[tuple[Any, ...]]) -> dict[str, Any]:
                 registers["name"].append((order, payload.name))
             if payload.collection is not None:
                 registers["collection"].append((order, payload.collection))
-        elif isinstance(payload, RunDeleted):
+        elif isinstance(payload, RunDeleted | ExperimentDeleted):
             deletions.append(order)
+        elif isinstance(payload, RunRestored | ExperimentRestored):
+            started.append(order)
+        elif isinstance(payload, ExperimentCreated):
+            started.append(order)
+            starts.append(time_us)
+            registers["name"].append((order, payload.name))
+        elif isinstance(payload, ExperimentRenamed):
+            registers["name"].append((order, payload.name))
         elif isinstance(payload, ArtifactLogged):
             stored = (payload.uri, payload.size, payload.sha256, payload.media_type)
             keyed["artifacts"][payload.path].append((order, stored))

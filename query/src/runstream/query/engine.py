@@ -50,7 +50,7 @@ import pyarrow.compute as pc
 from fsspec import AbstractFileSystem
 
 from runstream.contract import Codec
-from runstream.contract.identifiers import check_run_id
+from runstream.contract.identifiers import check_run_id, is_experiment_stream
 from runstream.contract.parquet import ROLLUP_BLOCK_BITS, ROLLUP_SCHEMA, rollup_table
 from runstream.contract.state import RunState
 from runstream.core.filesystem import open_store
@@ -195,8 +195,9 @@ class QueryEngine:
 
     # -- runs ------------------------------------------------------------------------------
 
-    def get_run(self, run_id: str) -> Run:
-        """The run ``run_id`` as of now.
+    def get_run(self, run_id: str, *, include_deleted: bool = False) -> Run:
+        """The run ``run_id`` as of now (a deleted one too with ``include_deleted``; then
+        :meth:`is_deleted` tells).
 
         Raises:
             RunNotFoundError: no visible run has this id.
@@ -204,9 +205,29 @@ class QueryEngine:
         """
         self.refresh()
         state = self._tail.states().get(run_id)
-        if state is None or state.is_deleted:
+        if (
+            state is None
+            or is_experiment_stream(run_id)
+            or (state.is_deleted and not include_deleted)
+        ):
             raise RunNotFoundError(run_id)
         return run_from_state(state)
+
+    def is_deleted(self, run_id: str) -> bool:
+        """True when run ``run_id`` exists and is deleted (as of the last refresh)."""
+        state = self._tail.states().get(run_id)
+        return state is not None and state.is_deleted
+
+    def experiments(self) -> list[RunState]:
+        """A copy of the state of every experiment stream (deleted ones too), as of now:
+        ``run_id`` is the stream id, ``name`` the experiment's name, ``tags`` its tags.
+
+        Raises:
+            SourceError, LocalLogError: the log cannot be read.
+        """
+        self.refresh()
+        states = self._tail.states()
+        return [states[key].copy() for key in sorted(states) if is_experiment_stream(key)]
 
     def _state(self, run_id: str) -> RunState:
         self.refresh()
@@ -247,9 +268,12 @@ class QueryEngine:
         filter: str | None = None,
         order_by: Sequence[str] | None = None,
         max_results: int = 1000,
+        *,
+        deleted: bool | None = False,
     ) -> list[Run]:
         """The runs matching ``filter`` (see :mod:`runstream.query.filters`), sorted by ``order_by``
-        (default: newest first), at most ``max_results``.
+        (default: newest first), at most ``max_results``; live runs, or with ``deleted`` True
+        the deleted ones, None both.
 
         Raises:
             FilterError: the filter, an order-by clause or max_results is malformed.
@@ -259,7 +283,7 @@ class QueryEngine:
         order = compile_order(tuple(order_by or ()))
         limit = check_max_results(max_results)
         self.refresh()
-        states = {state.run_id: state for state in visible(self._tail.states())}
+        states = {state.run_id: state for state in visible(self._tail.states(), deleted)}
         cursor = self._cursor()
         self._register_states(cursor, states)
         rows = cursor.execute(

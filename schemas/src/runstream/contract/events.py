@@ -1,4 +1,4 @@
-"""Typed events: the Python face of ``event_batch.v*.avsc`` (today: version 2).
+"""Typed events: the Python face of ``event_batch.v*.avsc`` (today: version 3).
 
 A Kafka message carries one :class:`EventBatch`: the events of one run from one producer.
 Metric points may travel as :class:`MetricColumns` (parallel arrays: about 4x cheaper to
@@ -125,6 +125,38 @@ class ArtifactLogged:
     media_type: str = "application/octet-stream"
 
 
+@dataclass(frozen=True, slots=True)
+class RunRestored:
+    """A deleted run was restored (MLflow's soft lifecycle: a deletion is not a purge).
+    Added in ``event_batch`` version 3."""
+
+
+@dataclass(frozen=True, slots=True)
+class ExperimentCreated:
+    """An experiment named ``name`` was created. Experiment events travel in the batches of
+    the experiment's own stream id (see :func:`runstream.contract.identifiers.experiment_stream`),
+    never in a run's. Added in ``event_batch`` version 3."""
+
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class ExperimentRenamed:
+    """The experiment was renamed. Added in ``event_batch`` version 3."""
+
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class ExperimentDeleted:
+    """The experiment was deleted (soft: it can be restored). Added in version 3."""
+
+
+@dataclass(frozen=True, slots=True)
+class ExperimentRestored:
+    """A deleted experiment was restored. Added in ``event_batch`` version 3."""
+
+
 Payload = (
     RunStarted
     | ParamLogged
@@ -135,6 +167,11 @@ Payload = (
     | RunUpdated
     | RunDeleted
     | ArtifactLogged
+    | RunRestored
+    | ExperimentCreated
+    | ExperimentRenamed
+    | ExperimentDeleted
+    | ExperimentRestored
 )
 PAYLOAD_TYPES: dict[str, type[Any]] = {
     f"{NAMESPACE}.{cls.__name__}": cls
@@ -148,6 +185,11 @@ PAYLOAD_TYPES: dict[str, type[Any]] = {
         RunUpdated,
         RunDeleted,
         ArtifactLogged,
+        RunRestored,
+        ExperimentCreated,
+        ExperimentRenamed,
+        ExperimentDeleted,
+        ExperimentRestored,
     )
 }
 _FIELDS: dict[type[Any], tuple[str, ...]] = {

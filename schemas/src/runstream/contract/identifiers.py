@@ -58,3 +58,22 @@ def check_artifact_path(path: str) -> str:
                 "[A-Za-z0-9_-.+=@, ] (or starts with a space)"
             )
     return path
+
+
+EXPERIMENT_STREAM_PREFIX = "experiment-stream."
+"""The stream id (the batch's ``run_id``, the Kafka key) of an experiment's events is this
+prefix and the experiment id: never a run id of the SDK (uuid hex) nor of MLflow's plugin."""
+
+
+def experiment_stream(experiment_id: str) -> str:
+    """The stream id of experiment ``experiment_id``'s events.
+
+    Raises:
+        UnsafeRunIdError: the result is not a safe path segment.
+    """
+    return check_run_id(f"{EXPERIMENT_STREAM_PREFIX}{experiment_id}")
+
+
+def is_experiment_stream(stream_id: str) -> bool:
+    """True when ``stream_id`` carries an experiment's events, not a run's."""
+    return stream_id.startswith(EXPERIMENT_STREAM_PREFIX)

@@ -16,6 +16,8 @@ from runstream.contract.events import (
     RUN_STATUSES,
     ArtifactLogged,
     EventBatch,
+    ExperimentCreated,
+    ExperimentRenamed,
     LogLine,
     MetricLogged,
     ParamLogged,
@@ -141,6 +143,8 @@ def _check_payload(run_id: str, payload: object) -> None:
             _check_text(run_id, field, getattr(payload, field), MAX_TEXT_LENGTH, "text")
     elif isinstance(payload, RunUpdated):
         _check_names(run_id, payload.name, payload.collection)
+    elif isinstance(payload, ExperimentCreated | ExperimentRenamed):
+        _check_names(run_id, payload.name, None)
     elif isinstance(payload, LogLine):
         _check_text(run_id, "log message", payload.message, MAX_TEXT_LENGTH, "text")
     elif isinstance(payload, RunEnded) and (
