@@ -15,7 +15,14 @@ from multiprocessing import util as multiprocessing_util
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from runstream.contract.events import ArtifactLogged, Event, RunDeleted, RunStarted, TagSet
+from runstream.contract.events import (
+    ArtifactLogged,
+    Event,
+    Payload,
+    RunDeleted,
+    RunStarted,
+    TagSet,
+)
 from runstream.core.settings import Settings
 from runstream.tracking import exits
 from runstream.tracking import validation as check
@@ -147,6 +154,22 @@ class Client:
         """
         rid = check.run_id(run_id)
         return Run(self, rid, self.batcher.register(rid))
+
+    def record(
+        self, stream_id: str, payloads: Sequence[Payload], time_us: int | None = None
+    ) -> None:
+        """Queue events of the contract as they are (for plugins: experiments, restores, runs
+        started with a given start time) on a queue of their own, closed once filled. They
+        are checked by the readers' shared validation, not by the SDK's call rules.
+
+        Raises:
+            ValidationError: the stream id is not a safe path segment.
+        """
+        queue = self.batcher.register(check.run_id(stream_id))
+        when = now_us() if time_us is None else time_us
+        queue.events.extend(Event(when, payload) for payload in payloads)
+        queue.closed = True
+        self.batcher.wake()
 
     def delete_run(self, run_id: str, reason: str | None = None) -> None:
         """Log that run ``run_id`` is deleted.
