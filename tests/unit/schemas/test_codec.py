@@ -24,6 +24,8 @@ from runstream.contract import (
     ExperimentDeleted,
     ExperimentRenamed,
     ExperimentRestored,
+    LoggedModelCreated,
+    LoggedModelFinalized,
     LogLine,
     MetricColumns,
     MetricLogged,
@@ -80,7 +82,7 @@ KNOWN_V1_HEX = (
 # Version 2 only adds a union branch at the end (ArtifactLogged): the body of the same batch
 # is byte-identical, only the fingerprint differs.
 V2_FINGERPRINT_HEX = "fb5c7400ba708839"
-V3_FINGERPRINT_HEX = "86040e2c3242d255"
+V3_FINGERPRINT_HEX = "e4782029692aa2e7"
 KNOWN_HEX = "c301" + V3_FINGERPRINT_HEX + KNOWN_V1_HEX[20:]
 
 
@@ -180,6 +182,9 @@ V1_PAYLOADS = [
         ExperimentRenamed("vision-2"),
         ExperimentDeleted(),
         ExperimentRestored(),
+        LoggedModelCreated("model", "7", "run-1", "sklearn"),
+        LoggedModelCreated("model", "7"),
+        LoggedModelFinalized("READY"),
     ],
 )
 def test_every_payload_round_trips(payload: object) -> None:

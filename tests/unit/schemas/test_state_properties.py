@@ -19,6 +19,8 @@ from runstream.contract.events import (
     ExperimentDeleted,
     ExperimentRenamed,
     ExperimentRestored,
+    LoggedModelCreated,
+    LoggedModelFinalized,
     LogicalEvent,
     LogLine,
     MetricColumns,
@@ -67,6 +69,14 @@ payloads = st.one_of(
     st.builds(ExperimentRenamed, st.sampled_from(VALUES)),
     st.builds(ExperimentDeleted),
     st.builds(ExperimentRestored),
+    st.builds(
+        LoggedModelCreated,
+        st.sampled_from(VALUES),
+        st.sampled_from(VALUES),
+        st.none() | st.sampled_from(VALUES),
+        st.none() | st.sampled_from(VALUES),
+    ),
+    st.builds(LoggedModelFinalized, st.sampled_from(("READY", "FAILED"))),
     st.builds(
         ArtifactLogged,
         st.sampled_from(("a.txt", "model/model.pkl")),
@@ -175,6 +185,16 @@ def naive_run(run_id: str, events: list[tuple[Any, ...]]) -> dict[str, Any]:
             registers["name"].append((order, payload.name))
         elif isinstance(payload, ExperimentRenamed):
             registers["name"].append((order, payload.name))
+        elif isinstance(payload, LoggedModelCreated):
+            started.append(order)
+            starts.append(time_us)
+            registers["name"].append((order, payload.name))
+            registers["collection"].append((order, payload.experiment_id))
+            for key in ("source_run_id", "model_type"):
+                if getattr(payload, key) is not None:
+                    keyed["source"][key].append((order, getattr(payload, key)))
+        elif isinstance(payload, LoggedModelFinalized):
+            registers["status"].append((order, payload.status))
         elif isinstance(payload, ArtifactLogged):
             stored = (payload.uri, payload.size, payload.sha256, payload.media_type)
             keyed["artifacts"][payload.path].append((order, stored))

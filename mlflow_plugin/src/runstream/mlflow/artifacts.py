@@ -19,6 +19,7 @@ from mlflow.entities import FileInfo
 from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import FEATURE_DISABLED, INVALID_PARAMETER_VALUE
 from mlflow.store.artifact.artifact_repo import ArtifactRepository
+from runstream.contract.identifiers import model_stream
 from runstream.core.errors import RunstreamError
 from runstream.mlflow.uris import split_artifact_uri
 
@@ -47,7 +48,8 @@ def _store(tracking_uri: str | None) -> RunstreamStore:
 
 
 class RunstreamArtifactRepository(ArtifactRepository):
-    """The artifacts of one run (``runstream-artifacts:/runs/<run_id>[/<path>]``).
+    """The artifacts of one run (``runstream-artifacts:/runs/<run_id>[/<path>]``) or logged
+    model (``…:/models/<model_id>[/<path>]``: the files of the model's own stream).
 
     Raises:
         MlflowException: the URI does not name a run, or the tracking URI is not Runstream's.
@@ -57,13 +59,13 @@ class RunstreamArtifactRepository(ArtifactRepository):
         self, artifact_uri: str, tracking_uri: str | None = None, registry_uri: str | None = None
     ) -> None:
         super().__init__(artifact_uri, tracking_uri, registry_uri)
-        kind, self.run_id, self.root = split_artifact_uri(artifact_uri)
-        if kind != "runs":
+        kind, entity_id, self.root = split_artifact_uri(artifact_uri)
+        if kind == "experiments":
             raise MlflowException(
-                f"{artifact_uri!r}: Runstream stores artifacts of runs only "
-                "(logged models and experiment folders are not served)",
+                f"{artifact_uri!r}: Runstream stores artifacts of runs and logged models only",
                 FEATURE_DISABLED,
             )
+        self.run_id = entity_id if kind == "runs" else model_stream(entity_id)
         self._tracking_uri = tracking_uri
 
     def _path(self, path: str | None) -> str | None:

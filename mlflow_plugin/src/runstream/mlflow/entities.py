@@ -9,6 +9,8 @@ from mlflow.entities import (
     Experiment,
     ExperimentTag,
     LifecycleStage,
+    LoggedModel,
+    LoggedModelStatus,
     Metric,
     Param,
     Run,
@@ -17,9 +19,9 @@ from mlflow.entities import (
     RunTag,
 )
 from mlflow.utils.mlflow_tags import MLFLOW_USER
-from runstream.contract.identifiers import EXPERIMENT_STREAM_PREFIX
+from runstream.contract.identifiers import EXPERIMENT_STREAM_PREFIX, MODEL_STREAM_PREFIX
 from runstream.contract.state import RunState
-from runstream.mlflow.uris import experiment_artifact_uri, run_artifact_uri
+from runstream.mlflow.uris import experiment_artifact_uri, model_artifact_uri, run_artifact_uri
 
 DEFAULT_EXPERIMENT_ID = "0"
 DEFAULT_EXPERIMENT_NAME = "Default"
@@ -79,4 +81,36 @@ def experiment_entity(state: RunState | None, experiment_id: str) -> Experiment:
         tags=[ExperimentTag(k, v) for k, v in tags.items()],
         creation_time=created,
         last_update_time=updated,
+    )
+
+
+def model_id_of(state: RunState) -> str:
+    """The logged-model id of a model stream's state."""
+    return state.run_id[len(MODEL_STREAM_PREFIX) :]
+
+
+def model_entity(state: RunState) -> LoggedModel:
+    """The MLflow logged model of a model stream's state."""
+    model_id = model_id_of(state)
+    created = _ms(state.start_time_us) or 0
+    updated = max(
+        [created]
+        + [r.order[0] // 1000 for r in (state.status, state.name) if r is not None]
+        + [r.order[0] // 1000 for r in state.tags.values()]
+    )
+    status = state.status_value or "PENDING"
+    source = state.source_dict()
+    return LoggedModel(
+        experiment_id=state.collection.value if state.collection is not None else "0",
+        model_id=model_id,
+        name=state.name.value if state.name is not None else model_id,
+        artifact_location=model_artifact_uri(model_id),
+        creation_timestamp=created,
+        last_updated_timestamp=updated,
+        model_type=source.get("model_type"),
+        source_run_id=source.get("source_run_id"),
+        status=LoggedModelStatus.__members__.get(status, LoggedModelStatus.UNSPECIFIED),
+        tags=state.tags_dict(),
+        params=state.params_dict(),
+        metrics=[Metric(k, m.value, m.timestamp, m.step) for k, m in state.metrics.items()],
     )

@@ -24,6 +24,8 @@ from typing import Any
 
 from mlflow.entities import (
     Experiment,
+    LoggedModel,
+    LoggedModelStatus,
     Metric,
     Param,
     Run,
@@ -58,6 +60,9 @@ from runstream.contract.events import (
     ExperimentDeleted,
     ExperimentRenamed,
     ExperimentRestored,
+    LoggedModelCreated,
+    LoggedModelFinalized,
+    ParamLogged,
     Payload,
     RunDeleted,
     RunEnded,
@@ -66,7 +71,12 @@ from runstream.contract.events import (
     RunUpdated,
     TagSet,
 )
-from runstream.contract.identifiers import experiment_stream
+from runstream.contract.identifiers import (
+    EXPERIMENT_STREAM_PREFIX,
+    MODEL_STREAM_PREFIX,
+    experiment_stream,
+    model_stream,
+)
 from runstream.contract.state import RunState
 from runstream.core.errors import RunstreamError
 from runstream.core.settings import Settings
@@ -74,10 +84,12 @@ from runstream.mlflow.entities import (
     DEFAULT_EXPERIMENT_ID,
     experiment_entity,
     experiment_id_of,
+    model_entity,
+    model_id_of,
     run_entity,
 )
 from runstream.mlflow.search import run_filter, run_order
-from runstream.mlflow.uris import runstream_tracking_uri
+from runstream.mlflow.uris import model_artifact_uri, runstream_tracking_uri
 from runstream.tracking import Client
 from runstream.tracking import Run as Handle
 
@@ -203,7 +215,9 @@ class RunstreamStore(AbstractStore):
             raise MlflowException(f"Runstream could not read: {error}") from error
 
     def _experiment_states(self) -> dict[str, RunState]:
-        return {experiment_id_of(s): s for s in self._reader().experiments()}
+        return {
+            experiment_id_of(s): s for s in self._reader().entity_states(EXPERIMENT_STREAM_PREFIX)
+        }
 
     def _remember_params(self, run_id: str, params: dict[str, str]) -> None:
         with self._lock:
@@ -652,9 +666,6 @@ class RunstreamStore(AbstractStore):
         if tags:
             self.log_batch(run_id, [], [], tags[:100])
 
-    def log_outputs(self, run_id: str, models: list[Any]) -> None:
-        """Model outputs are not recorded (logged models are not served yet)."""
-
     def link_traces_to_run(self, trace_ids: list[str], run_id: str) -> None:
         """Not served: Runstream does not store traces.
 
@@ -740,21 +751,145 @@ class RunstreamStore(AbstractStore):
 
     # -- logged models (MLflow 3) -------------------------------------------------------------
 
-    def _models_not_served(self, *args: Any, **kwargs: Any) -> Any:
-        raise MlflowException(
-            "Runstream does not serve MLflow 3's logged models yet; log model files as run "
-            "artifacts (mlflow.log_artifacts) or with runstream.tracking.log_model",
-            FEATURE_DISABLED,
+    def _model_states(self) -> dict[str, RunState]:
+        return {model_id_of(s): s for s in self._reader().entity_states(MODEL_STREAM_PREFIX)}
+
+    def create_logged_model(
+        self,
+        experiment_id: str,
+        name: str | None = None,
+        source_run_id: str | None = None,
+        tags: list[Any] | None = None,
+        params: list[Any] | None = None,
+        model_type: str | None = None,
+    ) -> LoggedModel:
+        """Create a logged model (PENDING until finalized) in a live experiment; its files go
+        to ``runstream-artifacts:/models/<model_id>``.
+
+        Raises:
+            MlflowException: RESOURCE_DOES_NOT_EXIST or INVALID_PARAMETER_VALUE (experiment).
+        """
+        experiment_id = str(experiment_id)
+        self._live_experiment(experiment_id)
+        model_id = f"m-{uuid.uuid4().hex}"
+        model_name = name or _generate_random_name()
+        payloads: list[Payload] = [
+            LoggedModelCreated(model_name, experiment_id, source_run_id, model_type),
+            LoggedModelFinalized("PENDING"),
+        ]
+        payloads += [TagSet(t.key, str(t.value)) for t in tags or ()]
+        payloads += [ParamLogged(p.key, str(p.value)) for p in params or ()]
+        self._record(model_stream(model_id), payloads)
+        now = int(time.time() * 1000)
+        return LoggedModel(
+            experiment_id=experiment_id,
+            model_id=model_id,
+            name=model_name,
+            artifact_location=model_artifact_uri(model_id),
+            creation_timestamp=now,
+            last_updated_timestamp=now,
+            model_type=model_type,
+            source_run_id=source_run_id,
+            status=LoggedModelStatus.PENDING,
+            tags={t.key: str(t.value) for t in tags or ()},
+            params={p.key: str(p.value) for p in params or ()},
         )
 
-    create_logged_model = _models_not_served
-    get_logged_model = _models_not_served
-    finalize_logged_model = _models_not_served
-    search_logged_models = _models_not_served
-    set_logged_model_tags = _models_not_served
-    delete_logged_model_tag = _models_not_served
-    delete_logged_model = _models_not_served
-    record_logged_model = _models_not_served
+    def get_logged_model(self, model_id: str, allow_deleted: bool = False) -> LoggedModel:
+        """The logged model ``model_id``.
+
+        Raises:
+            MlflowException: RESOURCE_DOES_NOT_EXIST (unknown, or deleted unless allowed).
+        """
+        state = self._model_states().get(model_id)
+        if state is None or (state.is_deleted and not allow_deleted):
+            raise MlflowException(
+                f"Logged model with ID '{model_id}' not found.", RESOURCE_DOES_NOT_EXIST
+            )
+        return model_entity(state)
+
+    def finalize_logged_model(self, model_id: str, status: Any) -> LoggedModel:
+        """Mark the model READY or FAILED.
+
+        Raises:
+            MlflowException: RESOURCE_DOES_NOT_EXIST.
+        """
+        self.get_logged_model(model_id)
+        name = status.name if isinstance(status, LoggedModelStatus) else str(status)
+        self._record(model_stream(model_id), [LoggedModelFinalized(name)])
+        return self.get_logged_model(model_id)
+
+    def search_logged_models(
+        self,
+        experiment_ids: list[str],
+        filter_string: str | None = None,
+        datasets: list[dict[str, Any]] | None = None,
+        max_results: int | None = None,
+        order_by: list[dict[str, Any]] | None = None,
+        page_token: str | None = None,
+    ) -> PagedList[LoggedModel]:
+        """Live logged models of ``experiment_ids`` matching MLflow's logged-model filter (MLflow's
+        own filter, sort and paging, as its file store does)."""
+        from mlflow.utils.search_utils import SearchLoggedModelsUtils
+
+        wanted = {str(i) for i in experiment_ids}
+        models = [
+            model_entity(state)
+            for state in self._model_states().values()
+            if not state.is_deleted
+            and state.collection is not None
+            and state.collection.value in wanted
+        ]
+        filtered = SearchLoggedModelsUtils.filter_logged_models(models, filter_string, datasets)
+        ordered = SearchLoggedModelsUtils.sort(filtered, order_by)
+        page, token = SearchLoggedModelsUtils.paginate(ordered, page_token, max_results or 100)
+        return PagedList(page, token)
+
+    def set_logged_model_tags(self, model_id: str, tags: list[Any]) -> None:
+        """Set tags of the model.
+
+        Raises:
+            MlflowException: RESOURCE_DOES_NOT_EXIST.
+        """
+        self.get_logged_model(model_id)
+        self._record(model_stream(model_id), [TagSet(t.key, str(t.value)) for t in tags])
+
+    def delete_logged_model_tag(self, model_id: str, key: str) -> None:
+        """Not served: the event contract has no tag deletion yet.
+
+        Raises:
+            MlflowException: FEATURE_DISABLED, always.
+        """
+        raise MlflowException(
+            "Runstream does not delete tags (the event log has no tag deletion)", FEATURE_DISABLED
+        )
+
+    def delete_logged_model(self, model_id: str) -> None:
+        """Soft-delete the model.
+
+        Raises:
+            MlflowException: RESOURCE_DOES_NOT_EXIST.
+        """
+        self.get_logged_model(model_id)
+        self._record(model_stream(model_id), [RunDeleted()])
+
+    def log_outputs(self, run_id: str, models: list[Any]) -> None:
+        """Record the run's output models as run tags ``mlflow.output.<model_id>`` (step)."""
+        tags = [RunTag(f"mlflow.output.{m.model_id}", str(m.step)) for m in models]
+        if tags:
+            self.log_batch(run_id, [], [], tags[:100])
+
+    def record_logged_model(self, run_id: str, mlflow_model: Any) -> None:
+        """MLflow 2's model record: the ``mlflow.log-model.history`` tag, as MLflow keeps it."""
+        from mlflow.utils.mlflow_tags import MLFLOW_LOGGED_MODELS
+
+        history = self.get_run(run_id).data.tags.get(MLFLOW_LOGGED_MODELS)
+        models = (
+            [*json.loads(history), mlflow_model.get_tags_dict()]
+            if history
+            else [mlflow_model.get_tags_dict()]
+        )
+        self.set_tag(run_id, RunTag(MLFLOW_LOGGED_MODELS, json.dumps(models)))
 
 
 __all__ = ["RunstreamStore", "derived_experiment_id"]

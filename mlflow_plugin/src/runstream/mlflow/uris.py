@@ -40,16 +40,21 @@ def experiment_artifact_uri(experiment_id: str) -> str:
     return f"{ARTIFACT_SCHEME}:/experiments/{experiment_id}"
 
 
+def model_artifact_uri(model_id: str) -> str:
+    """The artifact location of logged model ``model_id``."""
+    return f"{ARTIFACT_SCHEME}:/models/{model_id}"
+
+
 def split_artifact_uri(uri: str) -> tuple[str, str, str]:
-    """``(kind, id, path)`` of ``runstream-artifacts:/runs/<run_id>/<path>`` (kind ``runs``)
-    or ``…:/experiments/<id>/…``; ``path`` may be empty.
+    """``(kind, id, path)`` of ``runstream-artifacts:/runs/<run_id>/<path>`` (kind ``runs``),
+    ``…:/models/<model_id>/…`` or ``…:/experiments/<id>/…``; ``path`` may be empty.
 
     Raises:
         MlflowException: the URI is not of that form.
     """
     parsed = urlparse(uri)
     parts = parsed.path.strip("/").split("/", 2) if parsed.scheme == ARTIFACT_SCHEME else []
-    if len(parts) < 2 or parts[0] not in ("runs", "experiments") or not parts[1]:
+    if len(parts) < 2 or parts[0] not in ("runs", "models", "experiments") or not parts[1]:
         raise MlflowException(
             f"{uri!r} is not a Runstream artifact URI ({ARTIFACT_SCHEME}:/runs/<run_id>[/path])",
             INVALID_PARAMETER_VALUE,

@@ -50,7 +50,7 @@ import pyarrow.compute as pc
 from fsspec import AbstractFileSystem
 
 from runstream.contract import Codec
-from runstream.contract.identifiers import check_run_id, is_experiment_stream
+from runstream.contract.identifiers import check_run_id, is_entity_stream
 from runstream.contract.parquet import ROLLUP_BLOCK_BITS, ROLLUP_SCHEMA, rollup_table
 from runstream.contract.state import RunState
 from runstream.core.filesystem import open_store
@@ -205,11 +205,7 @@ class QueryEngine:
         """
         self.refresh()
         state = self._tail.states().get(run_id)
-        if (
-            state is None
-            or is_experiment_stream(run_id)
-            or (state.is_deleted and not include_deleted)
-        ):
+        if state is None or is_entity_stream(run_id) or (state.is_deleted and not include_deleted):
             raise RunNotFoundError(run_id)
         return run_from_state(state)
 
@@ -218,16 +214,17 @@ class QueryEngine:
         state = self._tail.states().get(run_id)
         return state is not None and state.is_deleted
 
-    def experiments(self) -> list[RunState]:
-        """A copy of the state of every experiment stream (deleted ones too), as of now:
-        ``run_id`` is the stream id, ``name`` the experiment's name, ``tags`` its tags.
+    def entity_states(self, prefix: str) -> list[RunState]:
+        """A copy of the state of every stream whose id starts with ``prefix`` (deleted ones
+        too), as of now: experiments (``EXPERIMENT_STREAM_PREFIX``) and logged models
+        (``MODEL_STREAM_PREFIX``) of :mod:`runstream.contract.identifiers`.
 
         Raises:
             SourceError, LocalLogError: the log cannot be read.
         """
         self.refresh()
         states = self._tail.states()
-        return [states[key].copy() for key in sorted(states) if is_experiment_stream(key)]
+        return [states[key].copy() for key in sorted(states) if key.startswith(prefix)]
 
     def _state(self, run_id: str) -> RunState:
         self.refresh()

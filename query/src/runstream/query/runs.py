@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 import pyarrow as pa
 
-from runstream.contract.identifiers import is_experiment_stream
+from runstream.contract.identifiers import is_entity_stream
 from runstream.contract.state import RunState
 from runstream.query.artifacts import Artifact, artifacts_of
 
@@ -85,11 +85,11 @@ def run_from_state(state: RunState) -> Run:
 
 def visible(states: Mapping[str, RunState], deleted: bool | None = False) -> list[RunState]:
     """The states of runs that are not deleted (``deleted`` False), deleted (True) or either
-    (None), by run id; experiments' streams are never runs."""
+    (None), by run id; experiments' and logged models' streams are never runs."""
     return [
         states[run_id]
         for run_id in sorted(states)
-        if not is_experiment_stream(run_id)
+        if not is_entity_stream(run_id)
         and (deleted is None or states[run_id].is_deleted == deleted)
     ]
 

@@ -157,6 +157,24 @@ class ExperimentRestored:
     """A deleted experiment was restored. Added in ``event_batch`` version 3."""
 
 
+@dataclass(frozen=True, slots=True)
+class LoggedModelCreated:
+    """An MLflow 3 logged model was created (its files are artifacts of its own stream, see
+    :func:`runstream.contract.identifiers.model_stream`). Added in version 3."""
+
+    name: str
+    experiment_id: str
+    source_run_id: str | None = None
+    model_type: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LoggedModelFinalized:
+    """A logged model's files are complete (``READY``) or failed. Added in version 3."""
+
+    status: str
+
+
 Payload = (
     RunStarted
     | ParamLogged
@@ -172,6 +190,8 @@ Payload = (
     | ExperimentRenamed
     | ExperimentDeleted
     | ExperimentRestored
+    | LoggedModelCreated
+    | LoggedModelFinalized
 )
 PAYLOAD_TYPES: dict[str, type[Any]] = {
     f"{NAMESPACE}.{cls.__name__}": cls
@@ -190,6 +210,8 @@ PAYLOAD_TYPES: dict[str, type[Any]] = {
         ExperimentRenamed,
         ExperimentDeleted,
         ExperimentRestored,
+        LoggedModelCreated,
+        LoggedModelFinalized,
     )
 }
 _FIELDS: dict[type[Any], tuple[str, ...]] = {

@@ -77,3 +77,23 @@ def experiment_stream(experiment_id: str) -> str:
 def is_experiment_stream(stream_id: str) -> bool:
     """True when ``stream_id`` carries an experiment's events, not a run's."""
     return stream_id.startswith(EXPERIMENT_STREAM_PREFIX)
+
+
+MODEL_STREAM_PREFIX = "model-stream."
+"""The stream id of an MLflow logged model's events (and artifacts) is this prefix and the
+model id."""
+
+
+def model_stream(model_id: str) -> str:
+    """The stream id of logged model ``model_id``'s events.
+
+    Raises:
+        UnsafeRunIdError: the result is not a safe path segment.
+    """
+    return check_run_id(f"{MODEL_STREAM_PREFIX}{model_id}")
+
+
+def is_entity_stream(stream_id: str) -> bool:
+    """True when ``stream_id`` carries an experiment's or a logged model's events: never a
+    run, so no reader lists it among runs."""
+    return stream_id.startswith((EXPERIMENT_STREAM_PREFIX, MODEL_STREAM_PREFIX))

@@ -35,6 +35,9 @@ Experiments (event_batch v3) are folded by the same registers under their own st
 (:func:`runstream.contract.identifiers.experiment_stream`): ExperimentCreated revives and sets
 the name (and the start time, from its event time), ExperimentRenamed sets the name,
 ExperimentDeleted is a deletion and ExperimentRestored a revival; tags are TagSet events.
+Logged models likewise under theirs: LoggedModelCreated revives and sets the name, the
+collection (its experiment id) and the ``source`` registers ``source_run_id`` and
+``model_type``; LoggedModelFinalized sets the status (READY, FAILED).
 
 Ownership: :func:`apply_batch`, :func:`apply` and :func:`merge` update the state passed in
 and return it (no copy on the hot path); keep a :meth:`RunState.copy` if you need the old one.
@@ -56,6 +59,8 @@ from runstream.contract.events import (
     ExperimentDeleted,
     ExperimentRenamed,
     ExperimentRestored,
+    LoggedModelCreated,
+    LoggedModelFinalized,
     LogicalEvent,
     LogLine,
     MetricLogged,
@@ -459,6 +464,12 @@ def _apply_payload(state: RunState, order: Order, payload: Payload) -> None:
             if state.start_time_us is None or order[0] < state.start_time_us:
                 state.start_time_us = order[0]
         state.name = _max_register(state.name, Register(payload.name, order))
+    elif kind is LoggedModelCreated:
+        assert isinstance(payload, LoggedModelCreated)
+        _apply_model(state, payload, order)
+    elif kind is LoggedModelFinalized:
+        assert isinstance(payload, LoggedModelFinalized)
+        state.status = _max_register(state.status, Register(payload.status, order))
     elif kind is not LogLine:
         raise StateError(f"run {state.run_id!r}: no rule for event payload {kind.__name__}")
 
@@ -466,6 +477,18 @@ def _apply_payload(state: RunState, order: Order, payload: Payload) -> None:
 def _revive(state: RunState, order: Order) -> None:
     if state.started is None or order > state.started:
         state.started = order
+
+
+def _apply_model(state: RunState, payload: LoggedModelCreated, order: Order) -> None:
+    _revive(state, order)
+    if state.start_time_us is None or order[0] < state.start_time_us:
+        state.start_time_us = order[0]
+    state.name = _max_register(state.name, Register(payload.name, order))
+    state.collection = _max_register(state.collection, Register(payload.experiment_id, order))
+    for key in ("source_run_id", "model_type"):
+        value = getattr(payload, key)
+        if value is not None:
+            _set(state.source, key, value, order)
 
 
 def _apply_started(state: RunState, payload: RunStarted, order: Order) -> None:
