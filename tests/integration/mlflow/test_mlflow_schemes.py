@@ -58,7 +58,11 @@ def check_both_readers(env: dict[str, str], settings: Settings) -> None:
         assert run.status == "FINISHED" and run.params["optimizer"] == "adam"
         assert engine.get_metric_history(parent, "loss").num_rows == 200
         assert sorted(run.artifacts) == ["notes/hello.txt"]
-        names = {s.name.value for s in engine.entity_states(EXPERIMENT_STREAM_PREFIX) if s.name is not None}
+        names = {
+            s.name.value
+            for s in engine.entity_states(EXPERIMENT_STREAM_PREFIX)
+            if s.name is not None
+        }
         assert experiment in names
 
 
