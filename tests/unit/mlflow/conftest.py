@@ -24,6 +24,7 @@ def tracking_uri(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[st
     monkeypatch.delenv("MLFLOW_EXPERIMENT_ID", raising=False)
     monkeypatch.delenv("MLFLOW_RUN_ID", raising=False)
     mlflow.set_tracking_uri(uri)
+    mlflow.set_experiment(experiment_id="0")  # not the experiment an earlier test set
     yield uri
     while mlflow.active_run() is not None:
         mlflow.end_run()
