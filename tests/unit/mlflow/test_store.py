@@ -263,3 +263,24 @@ def test_every_method_the_client_calls_is_overridden() -> None:
     }
     assert missing == set()
     assert all(m in vars(RunstreamStore) for m in OVERRIDDEN)
+
+
+def _log_in_child(uri: str, run_id: str) -> None:
+    MlflowClient(uri).log_metric(run_id, "child", 2.0, step=1)
+
+
+def test_a_forked_worker_logs_and_the_parent_reads_it_after_it_exits(
+    client: MlflowClient,
+) -> None:
+    import multiprocessing
+
+    run_id = client.create_run("0").info.run_id
+    client.log_metric(run_id, "parent", 1.0)
+    assert client.get_run(run_id).data.metrics == {"parent": 1.0}  # the parent has read
+    process = multiprocessing.get_context("fork").Process(
+        target=_log_in_child, args=(client.tracking_uri, run_id)
+    )
+    process.start()
+    process.join(60)
+    assert process.exitcode == 0
+    assert client.get_run(run_id).data.metrics == {"parent": 1.0, "child": 2.0}

@@ -594,14 +594,15 @@ class RunstreamStore(AbstractStore):
                 values, a param logged twice in the batch or changed).
         """
         _validate_run_id(run_id)
-        metrics, params, tags = _validate_batch_log_data(metrics, params, tags)
         _validate_batch_log_limits(metrics, params, tags)
+        # MLflow's own validation of params and tags (few; it truncates long param values);
+        # metrics are checked by the SDK in one pass, and MLflow's validation runs only to
+        # word the error when the SDK refuses one.
+        _, params, tags = _validate_batch_log_data([], params, tags)
         _validate_param_keys_unique(params)
         handle = self._handle(run_id)
         new_params = self._check_params(run_id, params) if params else {}
         try:
-            for metric in metrics:
-                handle.log_metric(metric.key, metric.value, metric.step, metric.timestamp)
             if new_params:
                 handle.log_params(new_params)
             if tags:
@@ -609,7 +610,11 @@ class RunstreamStore(AbstractStore):
                 handle.set_tags(tag_map)
                 if MLFLOW_RUN_NAME in tag_map:
                     handle.update_run_info(run_name=tag_map[MLFLOW_RUN_NAME])
+            if metrics:
+                handle.log_points([(m.key, m.value, m.step, m.timestamp) for m in metrics])
         except RunstreamError as error:
+            if metrics:
+                _validate_batch_log_data(metrics, [], [])  # MLflow's message, if it refuses
             raise _error(error) from error
 
     def log_batch_async(

@@ -375,10 +375,18 @@ class Client:
             hook()
 
 
+_INHERITED_ENGINES: list[object] = []
+"""Query engines a forked child inherited: never closed nor freed there (DuckDB's connection
+and threads belong to the parent)."""
+
+
 def _close_at_child_exit(client: Client) -> None:
     # A multiprocessing child ends with os._exit, which skips atexit handlers but runs
     # multiprocessing's own finalizers: flush there too.
     client._started = []  # the parent's runs: the parent ends them, not this child
+    if client._engine is not None:  # the parent's DuckDB connection: closing or even freeing
+        _INHERITED_ENGINES.append(client._engine)  # it in the child crashes; keep it untouched
+        client._engine = None
     multiprocessing_util.Finalize(
         None, _close_at_exit, args=(weakref.ref(client),), exitpriority=100
     )
