@@ -139,7 +139,11 @@ def main() -> None:
             "mlflow sqlite": f"sqlite:///{folder / 'mlflow.db'}",
         }
         if args.kafka:
+            from runstream.core.kafka_admin import ensure_topics
+            from runstream.core.settings import Settings
+
             os.environ["RUNSTREAM_TOPIC_PREFIX"] = f"bench-{uuid.uuid4().hex[:8]}"
+            ensure_topics(Settings.resolve(f"kafka://{args.kafka}"), partitions=3)
             uris["runstream+kafka"] = f"runstream+kafka://{args.kafka}"
         fluent = {}
         for name, uri in uris.items():

@@ -284,3 +284,12 @@ def test_a_forked_worker_logs_and_the_parent_reads_it_after_it_exits(
     process.join(60)
     assert process.exitcode == 0
     assert client.get_run(run_id).data.metrics == {"parent": 1.0, "child": 2.0}
+
+
+def test_the_server_backend_variable_is_mlflows() -> None:
+    # Copied (importing mlflow.server costs ~2.5 s at every store build); this keeps it true.
+    from mlflow.server.constants import BACKEND_STORE_URI_ENV_VAR
+
+    from runstream.mlflow.store import _SERVER_BACKEND_ENV
+
+    assert _SERVER_BACKEND_ENV == BACKEND_STORE_URI_ENV_VAR

@@ -8,10 +8,11 @@ or the plugin modules until MLflow builds a store.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from runstream.mlflow.artifacts import RunstreamArtifactRepository
+    from runstream.mlflow.registry import NotServedRegistry
     from runstream.mlflow.store import RunstreamStore
 
 
@@ -40,13 +41,10 @@ def artifact_repository(
     return RunstreamArtifactRepository(artifact_uri, tracking_uri, registry_uri)
 
 
-def registry_store(store_uri: str, tracking_uri: str | None = None) -> Any:
-    """MLflow's model registry is not served over Runstream URIs.
+def registry_store(store_uri: str, tracking_uri: str | None = None) -> NotServedRegistry:
+    """MLflow's model registry is not served over Runstream URIs: a store whose every call
+    raises MlflowException (FEATURE_DISABLED) naming the alternatives (``MLFLOW_REGISTRY_URI``,
+    or loading by ``runs:/`` and ``models:/<model_id>``)."""
+    from runstream.mlflow.registry import NotServedRegistry
 
-    Raises:
-        MlflowException: always, naming the alternatives (``MLFLOW_REGISTRY_URI``, or loading
-            by ``runs:/`` and ``models:/<model_id>``).
-    """
-    from runstream.mlflow.registry import not_served
-
-    raise not_served(store_uri)
+    return NotServedRegistry(store_uri)

@@ -15,6 +15,7 @@ import base64
 import hashlib
 import json
 import logging
+import os
 import threading
 import time
 import uuid
@@ -96,6 +97,8 @@ from runstream.tracking import Run as Handle
 logger = logging.getLogger(__name__)
 
 _END_STATUSES = {"FINISHED", "FAILED", "KILLED"}
+_SERVER_BACKEND_ENV = "_MLFLOW_SERVER_FILE_STORE"
+"""Where ``mlflow server`` passes ``--backend-store-uri`` to its workers (mlflow.server)."""
 
 
 def _error(error: RunstreamError) -> MlflowException:
@@ -143,6 +146,29 @@ def _done() -> RunOperations:
     return RunOperations([future])
 
 
+class _Reads:
+    """The query engine, its read errors (log or store unreachable, a topic missing) raised as
+    MlflowException; the query layer's own answers (run not found, bad filter) pass through."""
+
+    def __init__(self, engine: Any) -> None:
+        self._engine = engine
+
+    def __getattr__(self, name: str) -> Any:
+        method = getattr(self._engine, name)
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            from runstream.query.exceptions import QueryError
+
+            try:
+                return method(*args, **kwargs)
+            except QueryError:
+                raise
+            except RunstreamError as error:
+                raise MlflowException(f"Runstream could not read: {error}") from error
+
+        return call
+
+
 class RunstreamStore(AbstractStore):
     """MLflow's ``AbstractStore`` over a Runstream tracking URI.
 
@@ -162,6 +188,9 @@ class RunstreamStore(AbstractStore):
         except RunstreamError as error:
             raise _error(error) from error
         self.client = Client(settings=self.settings)
+        # Behind `mlflow server` a REST write must be stored when the call returns (as MLflow's
+        # SQL store does), and several workers each hold a store: flush after every write.
+        self.durable = os.environ.get(_SERVER_BACKEND_ENV) == store_uri
         self._lock = threading.Lock()
         self._handles: dict[str, Handle] = {}
         self._params: dict[str, dict[str, str]] = {}
@@ -207,10 +236,12 @@ class RunstreamStore(AbstractStore):
             self.client.record(stream_id, payloads)
         except RunstreamError as error:
             raise _error(error) from error
+        if self.durable:
+            self._flush()
 
     def _reader(self) -> Any:
         try:
-            return self.client.reader()
+            return _Reads(self.client.reader())
         except RunstreamError as error:
             raise MlflowException(f"Runstream could not read: {error}") from error
 
@@ -539,6 +570,8 @@ class RunstreamStore(AbstractStore):
             self._handle(run_id).log_metric(metric.key, metric.value, metric.step, metric.timestamp)
         except RunstreamError as error:
             raise _error(error) from error
+        if self.durable:
+            self._flush()
 
     def log_param(self, run_id: str, param: Param) -> None:
         """Log one param (immutable: the same value again is fine).
@@ -616,6 +649,8 @@ class RunstreamStore(AbstractStore):
             if metrics:
                 _validate_batch_log_data(metrics, [], [])  # MLflow's message, if it refuses
             raise _error(error) from error
+        if self.durable:
+            self._flush()
 
     def log_batch_async(
         self, run_id: str, metrics: list[Metric], params: list[Param], tags: list[RunTag]
