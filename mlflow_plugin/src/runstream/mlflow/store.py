@@ -643,14 +643,64 @@ class RunstreamStore(AbstractStore):
                 handle.set_tags(tag_map)
                 if MLFLOW_RUN_NAME in tag_map:
                     handle.update_run_info(run_name=tag_map[MLFLOW_RUN_NAME])
-            if metrics:
+            if metrics and metrics[0].model_id is None and metrics[-1].model_id is None:
                 handle.log_points([(m.key, m.value, m.step, m.timestamp) for m in metrics])
+            elif metrics:
+                self._log_model_metrics(run_id, handle, metrics)
         except RunstreamError as error:
             if metrics:
                 _validate_batch_log_data(metrics, [], [])  # MLflow's message, if it refuses
             raise _error(error) from error
         if self.durable:
             self._flush()
+
+    def _log_model_metrics(self, run_id: str, handle: Handle, metrics: list[Metric]) -> None:
+        """Metrics linked to a logged model go to the model's stream too; to the run's only
+        when the run does not hold the same point yet (``log_model`` re-logs the step's run
+        metrics with the model id: MLflow's SQL store keeps one row of equal points)."""
+        linked = [m for m in metrics if m.model_id is not None]
+        by_model: dict[str, list[Metric]] = {}
+        for metric in linked:
+            by_model.setdefault(str(metric.model_id), []).append(metric)
+        for model_id, points in by_model.items():
+            model = self._handle(model_stream(model_id))
+            model.log_points([(m.key, m.value, m.step, m.timestamp) for m in points])
+        reader = self._reader()
+        held: dict[str, set[tuple[int, int, str]]] = {}
+        for key in {m.key for m in linked}:
+            table = (
+                reader.get_metric_history(run_id, key) if self._run_known(reader, run_id) else None
+            )
+            held[key] = (
+                set()
+                if table is None
+                else {
+                    (step, stamp, repr(value))
+                    for step, stamp, value in zip(
+                        table["step"].to_pylist(),
+                        table["timestamp"].to_pylist(),
+                        table["value"].to_pylist(),
+                        strict=True,
+                    )
+                }
+            )
+        fresh = [
+            m
+            for m in metrics
+            if m.model_id is None or (m.step, m.timestamp, repr(float(m.value))) not in held[m.key]
+        ]
+        if fresh:
+            handle.log_points([(m.key, m.value, m.step, m.timestamp) for m in fresh])
+
+    @staticmethod
+    def _run_known(reader: Any, run_id: str) -> bool:
+        from runstream.query.exceptions import RunNotFoundError
+
+        try:
+            reader.get_run(run_id, include_deleted=True)
+        except RunNotFoundError:
+            return False
+        return True
 
     def log_batch_async(
         self, run_id: str, metrics: list[Metric], params: list[Param], tags: list[RunTag]
