@@ -98,6 +98,8 @@ from runstream.tracking import Run as Handle
 logger = logging.getLogger(__name__)
 
 _END_STATUSES = {"FINISHED", "FAILED", "KILLED"}
+_MAX_PAGED_HISTORIES = 16
+"""Metric histories kept between the pages of one ``get_metric_history`` paging."""
 _SERVER_BACKEND_ENV = "_MLFLOW_SERVER_FILE_STORE"
 """Where ``mlflow server`` passes ``--backend-store-uri`` to its workers (mlflow.server)."""
 
@@ -196,6 +198,7 @@ class RunstreamStore(AbstractStore):
         self._handles: dict[str, Handle] = {}
         self._params: dict[str, dict[str, str]] = {}
         self._deleted: set[str] = set()
+        self._pages: dict[tuple[str, str], Any] = {}
 
     # -- helpers -----------------------------------------------------------------------------
 
@@ -782,13 +785,16 @@ class RunstreamStore(AbstractStore):
         """
         from runstream.query.exceptions import RunNotFoundError
 
-        reader = self._reader()
-        try:
-            reader.get_run(run_id, include_deleted=True)
-            table = reader.get_metric_history(run_id, metric_key)
-        except RunNotFoundError as error:
-            raise _run_not_found(run_id) from error
         offset = _page_offset(page_token)
+        # MLflow's client pages by 25,000: later pages read the snapshot the first one took.
+        table = self._pages.get((run_id, metric_key)) if offset else None
+        if table is None:
+            reader = self._reader()
+            try:
+                reader.get_run(run_id, include_deleted=True)
+                table = reader.get_metric_history(run_id, metric_key)
+            except RunNotFoundError as error:
+                raise _run_not_found(run_id) from error
         end = table.num_rows if max_results is None else offset + int(max_results)
         page = table.slice(offset, max(0, end - offset))
         history = list(  # map over columns: 3x faster than a comprehension building each
@@ -801,6 +807,13 @@ class RunstreamStore(AbstractStore):
             )
         )
         token = _page_token(end) if end < table.num_rows else None
+        with self._lock:
+            if token is None:
+                self._pages.pop((run_id, metric_key), None)
+            else:
+                self._pages[(run_id, metric_key)] = table
+                while len(self._pages) > _MAX_PAGED_HISTORIES:  # abandoned pagings: oldest out
+                    self._pages.pop(next(iter(self._pages)))
         return PagedList(history, token)
 
     def _search_runs(
