@@ -22,6 +22,7 @@ import uuid
 from collections.abc import Sequence
 from concurrent.futures import Future
 from itertools import repeat
+from operator import attrgetter
 from typing import Any
 
 from mlflow.entities import (
@@ -98,6 +99,8 @@ from runstream.tracking import Run as Handle
 logger = logging.getLogger(__name__)
 
 _END_STATUSES = {"FINISHED", "FAILED", "KILLED"}
+_POINT = attrgetter("key", "value", "step", "timestamp")
+"""An MLflow Metric as the SDK's ``(key, value, step, timestamp)`` point (read in C)."""
 _MAX_PAGED_HISTORIES = 16
 """Metric histories kept between the pages of one ``get_metric_history`` paging."""
 _SERVER_BACKEND_ENV = "_MLFLOW_SERVER_FILE_STORE"
@@ -648,7 +651,7 @@ class RunstreamStore(AbstractStore):
                 if MLFLOW_RUN_NAME in tag_map:
                     handle.update_run_info(run_name=tag_map[MLFLOW_RUN_NAME])
             if metrics and metrics[0].model_id is None and metrics[-1].model_id is None:
-                handle.log_points([(m.key, m.value, m.step, m.timestamp) for m in metrics])
+                handle.log_points(map(_POINT, metrics))
             elif metrics:
                 self._log_model_metrics(run_id, handle, metrics)
         except RunstreamError as error:

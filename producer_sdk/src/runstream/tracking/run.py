@@ -142,7 +142,7 @@ class Run:
                     (name, value, extra.get("step", step), extra.get("timestamp", timestamp))
                 )
         points.extend((k, v, step, timestamp) for k, v in named.items())
-        checked = [self._checked_point(*point) for point in points]
+        checked = self._checked_points(points)
         self._check_open()
         self._metrics.extend(checked)
 
@@ -154,11 +154,33 @@ class Run:
             ValidationError: a point breaks a rule (then none of this call is logged).
             RunEndedError: the run has ended.
         """
-        checked = [self._checked_point(*point) for point in points]
+        checked = self._checked_points(points)
         self._check_open()
         self._metrics.extend(checked)
         if len(self._metrics) > self.client.batcher.max_pending:
             self.client.batcher.backpressure()
+
+    def _checked_points(
+        self, points: Iterable[tuple[Any, Any, Any, Any]]
+    ) -> list[tuple[str, float, int, int]]:
+        valid = self._valid_keys
+        checked: list[tuple[str, float, int, int]] = []
+        append = checked.append
+        for point in points:  # the usual point passes the cheap checks; others the full ones
+            key, value, step, timestamp = point
+            if (
+                type(key) is str
+                and key in valid
+                and type(value) is float
+                and type(step) is int
+                and _MIN_STEP <= step <= _MAX_STEP
+                and type(timestamp) is int
+                and _MIN_MS <= timestamp <= _MAX_MS
+            ):
+                append(point)
+            else:
+                append(self._checked_point(key, value, step, timestamp))
+        return checked
 
     def _checked_point(
         self, key: Any, value: Any, step: Any, timestamp: Any
