@@ -8,6 +8,10 @@ from runstream.contract.events import (
     ArtifactLogged,
     Event,
     EventBatch,
+    ExperimentCreated,
+    ExperimentRenamed,
+    LoggedModelCreated,
+    LoggedModelFinalized,
     MetricColumns,
     MetricLogged,
     ParamLogged,
@@ -90,6 +94,11 @@ def _event(payload: object) -> EventBatch:
         (_event(RunStarted(1, "n" * 251)), "text"),
         (_event(ArtifactLogged("ok\n", "s3://b/x")), "artifact_path"),
         (_event(ArtifactLogged("../x", "s3://b/x")), "artifact_path"),
+        (_event(ExperimentCreated("e" * 251)), "text"),
+        (_event(ExperimentRenamed("e" * 251)), "text"),
+        (_event(LoggedModelCreated("m", "7" * 251)), "text"),
+        (_event(LoggedModelCreated("m", "7", "r" * 251)), "text"),
+        (_event(LoggedModelFinalized("S" * 251)), "text"),
     ],
 )
 def test_what_the_sdk_would_refuse_is_refused_on_the_wire(batch: EventBatch, reason: str) -> None:
