@@ -120,6 +120,50 @@ def history_seconds(uri: str, points: int) -> tuple[float, int]:
     return time.perf_counter() - start, len(history)
 
 
+def drop_topics(bootstrap: str, prefix: str) -> None:
+    """Delete this run's own topics (the broker may be shared with others)."""
+    from confluent_kafka.admin import AdminClient
+
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    names = [n for n in admin.list_topics(timeout=10).topics if n.startswith(prefix + ".")]
+    if names:
+        for future in admin.delete_topics(names, operation_timeout=30).values():
+            future.result(60)
+
+
+def measure(args: argparse.Namespace, uris: dict[str, str]) -> None:
+    """Every measurement, printed with its peers and target."""
+    fluent = {}
+    for name, uri in uris.items():
+        calls = args.slow_calls if name.startswith("mlflow") else args.calls
+        fluent[name] = fluent_log_metric(uri, calls)
+    floor = fluent["floor (append only)"]
+    print("mlflow.log_metric, median µs per call (same client path for every store):")
+    for name, value in fluent.items():
+        print(
+            f"  {name:22s} {value:9.2f} µs   {value - floor:+8.2f} µs vs floor   {value / floor:7.2f}x floor"
+        )
+    met = fluent["runstream+file"] - floor <= 1
+    print(f"  target: runstream within 1 µs of the floor -> {'met' if met else 'NOT met'}")
+
+    names = [n for n in uris if n.startswith(("floor", "runstream"))]
+    batch = {name: client_log_batch(uris[name], args.batches) for name in names}
+    print("MlflowClient.log_batch of 1,000 metrics, median call, µs per point:")
+    for name, value in batch.items():
+        print(f"  {name:22s} {value:9.3f} µs")
+    met = batch["runstream+file"] <= 2
+    print(f"  target: <= 2 µs per point -> {'met' if met else 'NOT met'}")
+
+    ours, got = history_seconds(uris["runstream+file"], args.history_points)
+    theirs, their_got = history_seconds(uris["mlflow sqlite"], args.history_points)
+    assert got == their_got == args.history_points, (got, their_got)
+    print(f"get_metric_history of {args.history_points:,} points (MlflowClient, warm):")
+    print(f"  runstream+file         {ours * 1000:9.1f} ms")
+    print(f"  mlflow sqlite          {theirs * 1000:9.1f} ms")
+    met = theirs / ours >= 100
+    print(f"  ratio: {theirs / ours:.1f}x faster (target >= 100x -> {'met' if met else 'NOT met'})")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--calls", type=int, default=20_000)
@@ -131,6 +175,7 @@ def main() -> None:
     logging.getLogger("alembic").setLevel(logging.WARNING)
     logging.getLogger("mlflow").setLevel(logging.ERROR)
     _tracking_store_registry.register("floor", FloorStore)
+    prefix = f"bench-{uuid.uuid4().hex[:8]}"
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         os.environ["MLFLOW_ALLOW_FILE_STORE"] = "true"  # MLflow 3.17 keeps it behind a flag
@@ -146,45 +191,14 @@ def main() -> None:
             from runstream.core.kafka_admin import ensure_topics
             from runstream.core.settings import Settings
 
-            os.environ["RUNSTREAM_TOPIC_PREFIX"] = f"bench-{uuid.uuid4().hex[:8]}"
+            os.environ["RUNSTREAM_TOPIC_PREFIX"] = prefix
             ensure_topics(Settings.resolve(f"kafka://{args.kafka}"), partitions=3)
             uris["runstream+kafka"] = f"runstream+kafka://{args.kafka}"
-        fluent = {}
-        for name, uri in uris.items():
-            calls = args.slow_calls if name.startswith("mlflow") else args.calls
-            fluent[name] = fluent_log_metric(uri, calls)
-        floor = fluent["floor (append only)"]
-        print("mlflow.log_metric, median µs per call (same client path for every store):")
-        for name, value in fluent.items():
-            print(
-                f"  {name:22s} {value:9.2f} µs   {value - floor:+8.2f} µs vs floor   {value / floor:7.2f}x floor"
-            )
-        print(
-            f"  target: runstream within 1 µs of the floor -> {'met' if fluent['runstream+file'] - floor <= 1 else 'NOT met'}"
-        )
-
-        batch = {
-            name: client_log_batch(uris[name], args.batches)
-            for name in ("floor (append only)", "runstream+file")
-        }
-        if "runstream+kafka" in uris:
-            batch["runstream+kafka"] = client_log_batch(uris["runstream+kafka"], args.batches)
-        print("MlflowClient.log_batch of 1,000 metrics, µs per point:")
-        for name, value in batch.items():
-            print(f"  {name:22s} {value:9.3f} µs")
-        print(
-            f"  target: <= 2 µs per point -> {'met' if batch['runstream+file'] <= 2 else 'NOT met'}"
-        )
-
-        ours, got = history_seconds(uris["runstream+file"], args.history_points)
-        theirs, their_got = history_seconds(uris["mlflow sqlite"], args.history_points)
-        assert got == their_got == args.history_points, (got, their_got)
-        print(f"get_metric_history of {args.history_points:,} points (MlflowClient, warm):")
-        print(f"  runstream+file         {ours * 1000:9.1f} ms")
-        print(f"  mlflow sqlite          {theirs * 1000:9.1f} ms")
-        print(
-            f"  ratio: {theirs / ours:.1f}x faster (target >= 100x -> {'met' if theirs / ours >= 100 else 'NOT met'})"
-        )
+        try:
+            measure(args, uris)
+        finally:
+            if args.kafka:
+                drop_topics(args.kafka, prefix)
 
 
 if __name__ == "__main__":
