@@ -8,7 +8,14 @@ import json
 import sys
 
 import mlflow
+import mlflow.sklearn
 from mlflow import MlflowClient
+
+
+def _model() -> object:
+    from sklearn.linear_model import LinearRegression
+
+    return LinearRegression().fit([[0.0], [1.0], [2.0]], [1.0, 3.0, 5.0])
 
 
 def write(experiment: str) -> dict[str, object]:
@@ -22,6 +29,7 @@ def write(experiment: str) -> dict[str, object]:
         mlflow.log_text("hello", "notes/hello.txt")
         with mlflow.start_run(run_name="child", nested=True) as child:
             mlflow.log_metric("acc", 0.75)
+        mlflow.sklearn.log_model(_model(), name="clf")
         seen_inside = MlflowClient().get_run(parent.info.run_id).data.metrics.get("loss")
     return {
         "parent": parent.info.run_id,
@@ -47,6 +55,7 @@ def read(experiment: str, parent: str, child: str) -> dict[str, object]:
         "search": [r.info.run_id for r in found],
         "artifacts": [f.path for f in client.list_artifacts(parent, "notes")],
         "text": mlflow.artifacts.load_text(f"runs:/{parent}/notes/hello.txt"),
+        "prediction": float(mlflow.sklearn.load_model(f"runs:/{parent}/clf").predict([[3.0]])[0]),
     }
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from runstream.contract.identifiers import EXPERIMENT_STREAM_PREFIX
+from runstream.contract.identifiers import EXPERIMENT_STREAM_PREFIX, MODEL_STREAM_PREFIX
 from runstream.core.kafka_admin import ensure_topics
 from runstream.core.settings import Settings
 from runstream.query import QueryEngine
@@ -23,6 +23,8 @@ WORKER = Path(__file__).with_name("mlflow_worker.py")
 
 
 def run_worker(env: dict[str, str], *args: str) -> dict[str, object]:
+    # MLflow infers a model's pip requirements in a child process (seconds, not the plugin).
+    env = {**env, "MLFLOW_REQUIREMENTS_INFERENCE_TIMEOUT": "1"}
     done = subprocess.run(
         [sys.executable, str(WORKER), *args],
         capture_output=True,
@@ -51,6 +53,7 @@ def check_both_readers(env: dict[str, str], settings: Settings) -> None:
         "search": [child],
         "artifacts": ["notes/hello.txt"],
         "text": "hello",
+        "prediction": pytest.approx(7.0),
     }
     with QueryEngine.from_settings(settings) as engine:
         run = engine.get_run(parent)
@@ -64,6 +67,13 @@ def check_both_readers(env: dict[str, str], settings: Settings) -> None:
             if s.name is not None
         }
         assert experiment in names
+        models = [
+            s
+            for s in engine.entity_states(MODEL_STREAM_PREFIX)
+            if s.source_dict().get("source_run_id") == parent
+        ]
+        assert [m.status_value for m in models] == ["READY"]
+        assert "MLmodel" in {a.path for a in engine.list_artifacts(models[0].run_id)}
 
 
 @pytest.mark.integration
