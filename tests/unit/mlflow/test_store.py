@@ -293,3 +293,40 @@ def test_the_server_backend_variable_is_mlflows() -> None:
     from runstream.mlflow.store import _SERVER_BACKEND_ENV
 
     assert _SERVER_BACKEND_ENV == BACKEND_STORE_URI_ENV_VAR
+
+
+ENV_SCRIPT = """
+import json, sys, mlflow
+with mlflow.start_run() as run:
+    mlflow.log_metric("a", float(sys.argv[1]), step=int(sys.argv[1]))
+print(json.dumps([run.info.run_id, run.info.experiment_id]))
+"""
+
+
+def _unchanged(env: dict[str, str], step: int) -> list[str]:
+    import json
+    import os
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-c", ENV_SCRIPT, str(step)],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0 or not done.stdout, done.stderr[-2000:]
+    return json.loads(done.stdout) if done.returncode == 0 else [done.stderr]  # type: ignore[no-any-return]
+
+
+def test_experiment_and_run_from_mlflows_environment_variables(client: MlflowClient) -> None:
+    experiment = name()
+    run_id, experiment_id = _unchanged({"MLFLOW_EXPERIMENT_NAME": experiment}, 1)
+    assert client.get_experiment_by_name(experiment).experiment_id == experiment_id
+    resumed = _unchanged({"MLFLOW_EXPERIMENT_ID": experiment_id, "MLFLOW_RUN_ID": run_id}, 2)
+    assert resumed == [run_id, experiment_id]
+    assert [m.value for m in client.get_metric_history(run_id, "a")] == [1.0, 2.0]
+    (error,) = _unchanged({"MLFLOW_EXPERIMENT_ID": "424242"}, 3)
+    assert "RESOURCE_DOES_NOT_EXIST" in error or "No Experiment with id=424242" in error
