@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 # The workspace: the root distribution `runstream` (apps/) and one distribution per component.
-MEMBERS := core schemas producer_sdk stream_processor compactor query ui
+MEMBERS := core schemas producer_sdk stream_processor compactor query ui mlflow_plugin
 EDITABLE := $(foreach m,$(MEMBERS),-e ./$(m))
 PYPROJECTS := pyproject.toml $(foreach m,$(MEMBERS),$(m)/pyproject.toml)
 HASH   := $(shell cat $(PYPROJECTS) | cksum | cut -d' ' -f1)

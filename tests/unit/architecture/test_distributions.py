@@ -24,6 +24,7 @@ PACKAGES = {
     "runstream-compactor": "compactor",
     "runstream-query": "query",
     "runstream-ui": "ui",
+    "runstream-mlflow": "mlflow",
 }
 """Each distribution -> the one subpackage of ``runstream`` it installs."""
 

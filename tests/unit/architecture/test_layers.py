@@ -18,6 +18,7 @@ LAYERS = {
     "query": 2,
     "apps": 3,
     "ui": 3,
+    "mlflow": 3,
 }
 """Every package of the namespace and its layer (the UI composes the query component with the
 event log, as an app does)."""

@@ -254,6 +254,11 @@ def _k8s_container(
     problems = variable_problems(where, env)
     assert not problems, "; ".join(problems)
     argv = [*container.get("command", image_entrypoint(DOCKERFILE.read_text())), *container["args"]]
+    if argv[0] == "mlflow":
+        port = mlflow_server_port(where, [str(a) for a in argv])
+        probe = container.get("readinessProbe", {}).get("httpGet", {})
+        assert probe.get("port") == port, f"{where}: probes port {probe.get('port')}, not {port}"
+        return "mlflow"
     worker, port, paths = served(where, [str(a) for a in argv], env)
     ports = {p.get("name"): p["containerPort"] for p in container.get("ports", [])}
     assert port in ports.values(), f"{where}: serves port {port}, not among its ports {ports}"
@@ -278,6 +283,28 @@ def _k8s_container(
     return worker
 
 
+def mlflow_server_port(where: str, argv: list[str]) -> int:
+    """The port of an ``mlflow server`` command, parsed by MLflow's own CLI, whose backend
+    store URI is a scheme Runstream's plugin registers.
+
+    Raises:
+        AssertionError, click.ClickException: not ``mlflow server``, an unknown option, or a
+            backend store no plugin serves.
+    """
+    from importlib.metadata import entry_points
+
+    from mlflow.cli import cli
+
+    assert argv[:2] == ["mlflow", "server"], f"{where}: {argv[:2]} is not mlflow server"
+    server = cli.get_command(click.Context(cli), "server")
+    assert server is not None
+    params = server.make_context("server", argv[2:]).params
+    scheme = str(params["backend_store_uri"]).split("://", 1)[0]
+    served = {e.name for e in entry_points(group="mlflow.tracking_store")}
+    assert scheme in served, f"{where}: no plugin serves {scheme!r} (only {sorted(served)})"
+    return int(params["port"])
+
+
 # --- compose --------------------------------------------------------------------------------
 
 
@@ -295,7 +322,14 @@ def compose_problems(compose: dict[str, Any], base_env: Mapping[str, str]) -> li
                 problems.append(f"{where}: no Dockerfile {build['dockerfile']} in {context}")
         env = {**base_env, **{k: str(v) for k, v in service.get("environment", {}).items()}}
         problems += variable_problems(where, env)
-        argv = [*image_entrypoint(DOCKERFILE.read_text()), *map(str, service["command"])]
+        entrypoint = service.get("entrypoint") or image_entrypoint(DOCKERFILE.read_text())
+        argv = [*map(str, entrypoint), *map(str, service["command"])]
+        if argv[0] == "mlflow":
+            try:
+                mlflow_server_port(where, argv)
+            except (AssertionError, click.ClickException) as error:
+                problems.append(f"{where}: {error}")
+            continue
         try:
             worker, port, paths = served(where, argv, env)
             test = " ".join(service["healthcheck"]["test"])
@@ -438,6 +472,15 @@ def test_catches_a_wrong_compose_service(base_env: dict[str, str]) -> None:
     assert any("healthcheck on /ok" in p for p in problems), problems
     assert any("port 9100 is not published" in p for p in problems), problems
     assert any("RUNSTREAM_STOR is not a variable" in p for p in problems), problems
+
+
+def test_catches_a_wrong_mlflow_server(base_env: dict[str, str]) -> None:
+    compose = copy.deepcopy(load_compose())
+    compose["services"]["mlflow"]["command"] = ["server", "--no-such-option"]
+    assert any("mlflow" in p and "No such option" in p for p in compose_problems(compose, base_env))
+    compose["services"]["mlflow"]["command"] = ["server", "--backend-store-uri", "nosuch://x"]
+    problems = compose_problems(compose, base_env)
+    assert any("no plugin serves 'nosuch'" in p for p in problems), problems
 
 
 def test_catches_a_wrong_dockerfile() -> None:

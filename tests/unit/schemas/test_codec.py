@@ -20,7 +20,13 @@ from runstream.contract import (
     EncodeError,
     Event,
     EventBatch,
+    ExperimentCreated,
+    ExperimentDeleted,
+    ExperimentRenamed,
+    ExperimentRestored,
     Heartbeat,
+    LoggedModelCreated,
+    LoggedModelFinalized,
     LogLine,
     MetricColumns,
     MetricLogged,
@@ -28,6 +34,7 @@ from runstream.contract import (
     Producer,
     RunDeleted,
     RunEnded,
+    RunRestored,
     RunStarted,
     RunUpdated,
     TagSet,
@@ -79,7 +86,9 @@ V2_FINGERPRINT_HEX = "fb5c7400ba708839"
 KNOWN_V2_HEX = "c301" + V2_FINGERPRINT_HEX + KNOWN_V1_HEX[20:]
 # Version 3 adds the Heartbeat branch at the end: again only the fingerprint differs.
 V3_FINGERPRINT_HEX = "3018098de11c5ecb"
-KNOWN_HEX = "c301" + V3_FINGERPRINT_HEX + KNOWN_V1_HEX[20:]
+# Version 4 adds the MLflow payloads at the end: again only the fingerprint differs.
+V4_FINGERPRINT_HEX = "cef506862ffaba07"
+KNOWN_HEX = "c301" + V4_FINGERPRINT_HEX + KNOWN_V1_HEX[20:]
 
 
 def test_known_batch_encodes_to_pinned_bytes() -> None:
@@ -132,10 +141,30 @@ def test_a_v1_reader_cannot_be_handed_an_artifact_but_reads_v2_batches_without_o
     assert record["events"][0]["payload"] == {"key": "lr", "value": "0.001"}
 
 
+def test_a_v2_reader_reads_v4_batches_without_the_new_payloads() -> None:
+    # The v3 and v4 branches are appended to the union: every v2 branch keeps its index.
+    v2 = next(v for v in versions.all_versions() if (v.name, v.version) == ("event_batch", 2))
+    data = encode_batch(Codec(), KNOWN)
+    v4 = versions.latest("event_batch")
+    assert v4.version == 4
+    record = schemaless_reader(io.BytesIO(data[10:]), v4.parsed, v2.parsed)
+    assert record["events"][0]["payload"] == {"key": "lr", "value": "0.001"}  # type: ignore[index,call-overload]
+
+
+def test_a_v4_experiment_batch_reads_with_a_standard_avro_reader() -> None:
+    raw = json.loads((AVRO_DIR / "event_batch.v4.avsc").read_text())
+    batch = EventBatch(
+        "experiment-stream.7", Producer("p", "h", 1), 0, (Event(1, ExperimentCreated("e")),)
+    )
+    data = encode_batch(Codec(), batch)
+    record = schemaless_reader(io.BytesIO(data[10:]), parse_schema(raw), None)
+    assert record["events"][0]["payload"] == {"name": "e"}  # type: ignore[index,call-overload]
+
+
 def test_a_standard_avro_reader_reads_what_the_codec_writes() -> None:
     data = encode_batch(Codec(), KNOWN)
     assert data[:2] == SINGLE_OBJECT_MAGIC
-    raw = json.loads((AVRO_DIR / "event_batch.v3.avsc").read_text())
+    raw = json.loads((AVRO_DIR / "event_batch.v4.avsc").read_text())
     record = schemaless_reader(io.BytesIO(data[10:]), parse_schema(raw))
     assert record["run_id"] == "run-1"
     assert record["producer"]["world_size"] == 2
@@ -172,6 +201,14 @@ V1_PAYLOADS = [
         ArtifactLogged("a.txt", "file:///tmp/a"),
         Heartbeat(30_000),
         Heartbeat(),
+        RunRestored(),
+        ExperimentCreated("vision"),
+        ExperimentRenamed("vision-2"),
+        ExperimentDeleted(),
+        ExperimentRestored(),
+        LoggedModelCreated("model", "7", "run-1", "sklearn"),
+        LoggedModelCreated("model", "7"),
+        LoggedModelFinalized("READY"),
     ],
 )
 def test_every_payload_round_trips(payload: object) -> None:
@@ -206,10 +243,11 @@ def test_released_versions_are_never_edited() -> None:
     frozen = {
         ("event_batch", 1): "98e1cecc1e774e4a",
         ("event_batch", 2): V2_FINGERPRINT_HEX,
+        ("event_batch", 3): V3_FINGERPRINT_HEX,
         ("run_state", 1): "4d4322120ca5735d",
         ("run_state", 2): "a24382bb4fd679ed",
         ("run_state", 3): "e7d4dfe53fbf6889",
-        ("event_batch", 3): V3_FINGERPRINT_HEX,
+        ("event_batch", 4): V4_FINGERPRINT_HEX,
         ("run_state", 4): "7cd1bfaeb05248bc",
         ("run_state", 5): "eaca723d3db8b249",
     }

@@ -15,7 +15,13 @@ from runstream.contract.events import (
     ArtifactLogged,
     Event,
     EventBatch,
+    ExperimentCreated,
+    ExperimentDeleted,
+    ExperimentRenamed,
+    ExperimentRestored,
     Heartbeat,
+    LoggedModelCreated,
+    LoggedModelFinalized,
     LogicalEvent,
     LogLine,
     MetricColumns,
@@ -24,6 +30,7 @@ from runstream.contract.events import (
     Producer,
     RunDeleted,
     RunEnded,
+    RunRestored,
     RunStarted,
     RunUpdated,
     TagSet,
@@ -58,6 +65,19 @@ payloads = st.one_of(
     st.builds(LogLine, st.just("INFO"), st.sampled_from(VALUES)),
     st.builds(RunUpdated, st.none() | st.sampled_from(VALUES), st.none() | st.sampled_from(VALUES)),
     st.builds(RunDeleted, st.none() | st.sampled_from(VALUES)),
+    st.builds(RunRestored),
+    st.builds(ExperimentCreated, st.sampled_from(VALUES)),
+    st.builds(ExperimentRenamed, st.sampled_from(VALUES)),
+    st.builds(ExperimentDeleted),
+    st.builds(ExperimentRestored),
+    st.builds(
+        LoggedModelCreated,
+        st.sampled_from(VALUES),
+        st.sampled_from(VALUES),
+        st.none() | st.sampled_from(VALUES),
+        st.none() | st.sampled_from(VALUES),
+    ),
+    st.builds(LoggedModelFinalized, st.sampled_from(("READY", "FAILED"))),
     st.builds(
         ArtifactLogged,
         st.sampled_from(("a.txt", "model/model.pkl")),
@@ -158,8 +178,26 @@ def naive_run(run_id: str, events: list[tuple[Any, ...]]) -> dict[str, Any]:
                 registers["name"].append((order, payload.name))
             if payload.collection is not None:
                 registers["collection"].append((order, payload.collection))
-        elif isinstance(payload, RunDeleted):
+        elif isinstance(payload, RunDeleted | ExperimentDeleted):
             deletions.append(order)
+        elif isinstance(payload, RunRestored | ExperimentRestored):
+            started.append(order)
+        elif isinstance(payload, ExperimentCreated):
+            started.append(order)
+            starts.append(time_us)
+            registers["name"].append((order, payload.name))
+        elif isinstance(payload, ExperimentRenamed):
+            registers["name"].append((order, payload.name))
+        elif isinstance(payload, LoggedModelCreated):
+            started.append(order)
+            starts.append(time_us)
+            registers["name"].append((order, payload.name))
+            registers["collection"].append((order, payload.experiment_id))
+            for key in ("source_run_id", "model_type"):
+                if getattr(payload, key) is not None:
+                    keyed["source"][key].append((order, getattr(payload, key)))
+        elif isinstance(payload, LoggedModelFinalized):
+            registers["status"].append((order, payload.status))
         elif isinstance(payload, ArtifactLogged):
             stored = (payload.uri, payload.size, payload.sha256, payload.media_type)
             keyed["artifacts"][payload.path].append((order, stored))

@@ -8,6 +8,10 @@ from runstream.contract.events import (
     ArtifactLogged,
     Event,
     EventBatch,
+    ExperimentCreated,
+    ExperimentRenamed,
+    LoggedModelCreated,
+    LoggedModelFinalized,
     LogLine,
     MetricColumns,
     MetricLogged,
@@ -94,6 +98,11 @@ def _event(payload: object) -> EventBatch:
         (_event(ArtifactLogged("ok\n", "s3://b/x")), "artifact_path"),
         (_event(ArtifactLogged("../x", "s3://b/x")), "artifact_path"),
         (_event(LogLine("loud", "x", {})), "level"),
+        (_event(ExperimentCreated("e" * 251)), "text"),
+        (_event(ExperimentRenamed("e" * 251)), "text"),
+        (_event(LoggedModelCreated("m", "7" * 251)), "text"),
+        (_event(LoggedModelCreated("m", "7", "r" * 251)), "text"),
+        (_event(LoggedModelFinalized("S" * 251)), "text"),
     ],
 )
 def test_what_the_sdk_would_refuse_is_refused_on_the_wire(batch: EventBatch, reason: str) -> None:

@@ -15,7 +15,14 @@ from multiprocessing import util as multiprocessing_util
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from runstream.contract.events import ArtifactLogged, Event, RunDeleted, RunStarted, TagSet
+from runstream.contract.events import (
+    ArtifactLogged,
+    Event,
+    Payload,
+    RunDeleted,
+    RunStarted,
+    TagSet,
+)
 from runstream.core.settings import Settings
 from runstream.tracking import exits
 from runstream.tracking import validation as check
@@ -180,6 +187,22 @@ class Client:
         """
         rid = check.run_id(run_id)
         return Run(self, rid, self.batcher.register(rid))
+
+    def record(
+        self, stream_id: str, payloads: Sequence[Payload], time_us: int | None = None
+    ) -> None:
+        """Queue events of the contract as they are (for plugins: experiments, restores, runs
+        started with a given start time) on a queue of their own, closed once filled. They
+        are checked by the readers' shared validation, not by the SDK's call rules.
+
+        Raises:
+            ValidationError: the stream id is not a safe path segment.
+        """
+        queue = self.batcher.register(check.run_id(stream_id))
+        when = now_us() if time_us is None else time_us
+        queue.events.extend(Event(when, payload) for payload in payloads)
+        queue.closed = True
+        self.batcher.wake()
 
     def delete_run(self, run_id: str, reason: str | None = None) -> None:
         """Log that run ``run_id`` is deleted.
@@ -386,10 +409,18 @@ class Client:
             hook()
 
 
+_INHERITED_ENGINES: list[object] = []
+"""Query engines a forked child inherited: never closed nor freed there (DuckDB's connection
+and threads belong to the parent)."""
+
+
 def _close_at_child_exit(client: Client) -> None:
     # A multiprocessing child ends with os._exit, which skips atexit handlers but runs
     # multiprocessing's own finalizers: flush there too.
     client._started = []  # the parent's runs: the parent ends them, not this child
+    if client._engine is not None:  # the parent's DuckDB connection: closing or even freeing
+        _INHERITED_ENGINES.append(client._engine)  # it in the child crashes; keep it untouched
+        client._engine = None
     multiprocessing_util.Finalize(
         None, _close_at_exit, args=(weakref.ref(client),), exitpriority=100
     )

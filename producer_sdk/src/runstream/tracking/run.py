@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from runstream.tracking.artifacts import Upload, UploadFile
 
 _MIN_STEP, _MAX_STEP = check.STEP_RANGE
+_MIN_MS, _MAX_MS = check.TIMESTAMP_MS_RANGE
 MAX_MESSAGE_LENGTH = 100_000
 
 
@@ -109,7 +110,7 @@ class Run:
             step = check.step_value(step, self.run_id)
         if timestamp is None:
             timestamp = int(time.time() * 1000)
-        else:
+        elif type(timestamp) is not int or not _MIN_MS <= timestamp <= _MAX_MS:
             timestamp = check.timestamp_ms(timestamp, self.run_id)
         if self._ended:
             raise RunEndedError(f"run {self.run_id} has ended; start a new run to log to")
@@ -144,11 +145,47 @@ class Run:
                     (name, value, extra.get("step", step), extra.get("timestamp", timestamp))
                 )
         points.extend((k, v, step, timestamp) for k, v in named.items())
-        checked = [self._checked_point(*point) for point in points]
+        checked = self._checked_points(points)
         self._check_open()
         self._metrics.extend(checked)
         if len(self._metrics) > self.client.batcher.max_pending:
             self.client.batcher.backpressure()
+
+    def log_points(self, points: Iterable[tuple[Any, Any, Any, Any]]) -> None:
+        """Log ``(key, value, step, timestamp)`` points (step None: 0; timestamp None: now,
+        in ms), all checked before any is logged (for plugins handing over batches).
+
+        Raises:
+            ValidationError: a point breaks a rule (then none of this call is logged).
+            RunEndedError: the run has ended.
+        """
+        checked = self._checked_points(points)
+        self._check_open()
+        self._metrics.extend(checked)
+        if len(self._metrics) > self.client.batcher.max_pending:
+            self.client.batcher.backpressure()
+
+    def _checked_points(
+        self, points: Iterable[tuple[Any, Any, Any, Any]]
+    ) -> list[tuple[str, float, int, int]]:
+        valid = self._valid_keys
+        checked: list[tuple[str, float, int, int]] = []
+        append = checked.append
+        for point in points:  # the usual point passes the cheap checks; others the full ones
+            key, value, step, timestamp = point
+            if (
+                type(key) is str
+                and key in valid
+                and type(value) is float
+                and type(step) is int
+                and _MIN_STEP <= step <= _MAX_STEP
+                and type(timestamp) is int
+                and _MIN_MS <= timestamp <= _MAX_MS
+            ):
+                append(point)
+            else:
+                append(self._checked_point(key, value, step, timestamp))
+        return checked
 
     def _checked_point(
         self, key: Any, value: Any, step: Any, timestamp: Any
@@ -157,10 +194,14 @@ class Run:
             key
             if type(key) is str and key in self._valid_keys
             else self._keys.check(key, "key", self.run_id),
-            check.metric_value(value, str(key), self.run_id),
-            check.step_value(step, self.run_id),
+            value if type(value) is float else check.metric_value(value, str(key), self.run_id),
+            step
+            if type(step) is int and _MIN_STEP <= step <= _MAX_STEP
+            else check.step_value(step, self.run_id),
             int(time.time() * 1000)
             if timestamp is None
+            else timestamp
+            if type(timestamp) is int and _MIN_MS <= timestamp <= _MAX_MS
             else check.timestamp_ms(timestamp, self.run_id),
         )
 

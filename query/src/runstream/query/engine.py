@@ -51,7 +51,7 @@ import pyarrow.compute as pc
 from fsspec import AbstractFileSystem
 
 from runstream.contract import Codec, liveness
-from runstream.contract.identifiers import check_run_id
+from runstream.contract.identifiers import check_run_id, is_entity_stream
 from runstream.contract.parquet import ROLLUP_BLOCK_BITS, ROLLUP_SCHEMA, rollup_table
 from runstream.contract.state import RunState
 from runstream.core.filesystem import open_store
@@ -200,14 +200,36 @@ class QueryEngine:
 
     # -- runs ------------------------------------------------------------------------------
 
-    def get_run(self, run_id: str) -> Run:
-        """The run ``run_id`` as of now.
+    def get_run(self, run_id: str, *, include_deleted: bool = False) -> Run:
+        """The run ``run_id`` as of now (a deleted one too with ``include_deleted``; then
+        :meth:`is_deleted` tells).
 
         Raises:
             RunNotFoundError: no visible run has this id.
             SourceError, LocalLogError: the log cannot be read.
         """
-        return run_from_state(self._shown(self._state(run_id)))
+        self.refresh()
+        state = self._tail.states().get(run_id)
+        if state is None or is_entity_stream(run_id) or (state.is_deleted and not include_deleted):
+            raise RunNotFoundError(run_id)
+        return run_from_state(self._shown(state))
+
+    def is_deleted(self, run_id: str) -> bool:
+        """True when run ``run_id`` exists and is deleted (as of the last refresh)."""
+        state = self._tail.states().get(run_id)
+        return state is not None and state.is_deleted
+
+    def entity_states(self, prefix: str) -> list[RunState]:
+        """A copy of the state of every stream whose id starts with ``prefix`` (deleted ones
+        too), as of now: experiments (``EXPERIMENT_STREAM_PREFIX``) and logged models
+        (``MODEL_STREAM_PREFIX``) of :mod:`runstream.contract.identifiers`.
+
+        Raises:
+            SourceError, LocalLogError: the log cannot be read.
+        """
+        self.refresh()
+        states = self._tail.states()
+        return [states[key].copy() for key in sorted(states) if key.startswith(prefix)]
 
     def _state(self, run_id: str) -> RunState:
         self.refresh()
@@ -248,9 +270,12 @@ class QueryEngine:
         filter: str | None = None,
         order_by: Sequence[str] | None = None,
         max_results: int = 1000,
+        *,
+        deleted: bool | None = False,
     ) -> list[Run]:
         """The runs matching ``filter`` (see :mod:`runstream.query.filters`), sorted by ``order_by``
-        (default: newest first), at most ``max_results``.
+        (default: newest first), at most ``max_results``; live runs, or with ``deleted`` True
+        the deleted ones, None both.
 
         Raises:
             FilterError: the filter, an order-by clause or max_results is malformed.
@@ -260,7 +285,7 @@ class QueryEngine:
         order = compile_order(tuple(order_by or ()))
         limit = check_max_results(max_results)
         self.refresh()
-        states = self._shown_states()
+        states = self._shown_states(deleted)
         # a cursor of its own: the tables it registers hold only the keys the clauses read,
         # and must not replace the whole views of this thread's cursor (views(), sql())
         cursor = self._db.cursor()
@@ -280,8 +305,9 @@ class QueryEngine:
         """``state`` with the status readers see now (CRASHED past the lease)."""
         return liveness.shown(state, time.time_ns() // 1000, self._lease_us)
 
-    def _shown_states(self) -> dict[str, RunState]:
-        return {state.run_id: self._shown(state) for state in visible(self._tail.states())}
+    def _shown_states(self, deleted: bool | None = False) -> dict[str, RunState]:
+        states = visible(self._tail.states(), deleted)
+        return {state.run_id: self._shown(state) for state in states}
 
     def _register_states(
         self, cursor: duckdb.DuckDBPyConnection, states: Mapping[str, RunState]

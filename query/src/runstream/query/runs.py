@@ -8,6 +8,7 @@ from typing import TypeVar
 
 import pyarrow as pa
 
+from runstream.contract.identifiers import is_entity_stream
 from runstream.contract.state import MetricSummary, RunState
 from runstream.query.artifacts import Artifact, artifacts_of
 
@@ -108,9 +109,15 @@ def run_from_state(state: RunState) -> Run:
     )
 
 
-def visible(states: Mapping[str, RunState]) -> list[RunState]:
-    """The states of runs that are not deleted, by run id."""
-    return [states[run_id] for run_id in sorted(states) if not states[run_id].is_deleted]
+def visible(states: Mapping[str, RunState], deleted: bool | None = False) -> list[RunState]:
+    """The states of runs that are not deleted (``deleted`` False), deleted (True) or either
+    (None), by run id; experiments' and logged models' streams are never runs."""
+    return [
+        states[run_id]
+        for run_id in sorted(states)
+        if not is_entity_stream(run_id)
+        and (deleted is None or states[run_id].is_deleted == deleted)
+    ]
 
 
 def state_tables(

@@ -1,4 +1,4 @@
-"""Typed events: the Python face of ``event_batch.v*.avsc`` (today: version 3).
+"""Typed events: the Python face of ``event_batch.v*.avsc`` (today: version 4).
 
 A Kafka message carries one :class:`EventBatch`: the events of one run from one producer.
 Metric points may travel as :class:`MetricColumns` (parallel arrays: about 4x cheaper to
@@ -133,6 +133,56 @@ class Heartbeat:
     interval_ms: int = 0
 
 
+@dataclass(frozen=True, slots=True)
+class RunRestored:
+    """A deleted run was restored (MLflow's soft lifecycle: a deletion is not a purge).
+    Added in ``event_batch`` version 4."""
+
+
+@dataclass(frozen=True, slots=True)
+class ExperimentCreated:
+    """An experiment named ``name`` was created. Experiment events travel in the batches of
+    the experiment's own stream id (see :func:`runstream.contract.identifiers.experiment_stream`),
+    never in a run's. Added in ``event_batch`` version 4."""
+
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class ExperimentRenamed:
+    """The experiment was renamed. Added in ``event_batch`` version 4."""
+
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class ExperimentDeleted:
+    """The experiment was deleted (soft: it can be restored). Added in ``event_batch`` version 4."""
+
+
+@dataclass(frozen=True, slots=True)
+class ExperimentRestored:
+    """A deleted experiment was restored. Added in ``event_batch`` version 4."""
+
+
+@dataclass(frozen=True, slots=True)
+class LoggedModelCreated:
+    """An MLflow 3 logged model was created (its files are artifacts of its own stream, see
+    :func:`runstream.contract.identifiers.model_stream`). Added in ``event_batch`` version 4."""
+
+    name: str
+    experiment_id: str
+    source_run_id: str | None = None
+    model_type: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LoggedModelFinalized:
+    """A logged model's files are complete (``READY``) or failed. Added in ``event_batch`` version 4."""
+
+    status: str
+
+
 Payload = (
     RunStarted
     | ParamLogged
@@ -144,6 +194,13 @@ Payload = (
     | RunDeleted
     | ArtifactLogged
     | Heartbeat
+    | RunRestored
+    | ExperimentCreated
+    | ExperimentRenamed
+    | ExperimentDeleted
+    | ExperimentRestored
+    | LoggedModelCreated
+    | LoggedModelFinalized
 )
 PAYLOAD_TYPES: dict[str, type[Any]] = {
     f"{NAMESPACE}.{cls.__name__}": cls
@@ -158,6 +215,13 @@ PAYLOAD_TYPES: dict[str, type[Any]] = {
         RunDeleted,
         ArtifactLogged,
         Heartbeat,
+        RunRestored,
+        ExperimentCreated,
+        ExperimentRenamed,
+        ExperimentDeleted,
+        ExperimentRestored,
+        LoggedModelCreated,
+        LoggedModelFinalized,
     )
 }
 _FIELDS: dict[type[Any], tuple[str, ...]] = {

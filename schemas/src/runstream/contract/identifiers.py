@@ -58,3 +58,42 @@ def check_artifact_path(path: str) -> str:
                 "[A-Za-z0-9_-.+=@, ] (or starts with a space)"
             )
     return path
+
+
+EXPERIMENT_STREAM_PREFIX = "experiment-stream."
+"""The stream id (the batch's ``run_id``, the Kafka key) of an experiment's events is this
+prefix and the experiment id: never a run id of the SDK (uuid hex) nor of MLflow's plugin."""
+
+
+def experiment_stream(experiment_id: str) -> str:
+    """The stream id of experiment ``experiment_id``'s events.
+
+    Raises:
+        UnsafeRunIdError: the result is not a safe path segment.
+    """
+    return check_run_id(f"{EXPERIMENT_STREAM_PREFIX}{experiment_id}")
+
+
+def is_experiment_stream(stream_id: str) -> bool:
+    """True when ``stream_id`` carries an experiment's events, not a run's."""
+    return stream_id.startswith(EXPERIMENT_STREAM_PREFIX)
+
+
+MODEL_STREAM_PREFIX = "model-stream."
+"""The stream id of an MLflow logged model's events (and artifacts) is this prefix and the
+model id."""
+
+
+def model_stream(model_id: str) -> str:
+    """The stream id of logged model ``model_id``'s events.
+
+    Raises:
+        UnsafeRunIdError: the result is not a safe path segment.
+    """
+    return check_run_id(f"{MODEL_STREAM_PREFIX}{model_id}")
+
+
+def is_entity_stream(stream_id: str) -> bool:
+    """True when ``stream_id`` carries an experiment's or a logged model's events: never a
+    run, so no reader lists it among runs."""
+    return stream_id.startswith((EXPERIMENT_STREAM_PREFIX, MODEL_STREAM_PREFIX))

@@ -31,7 +31,16 @@ run visible again; only a RunStarted with a greater order key than the deletion 
 then the run reappears with every register it has (a run id is never reused for a
 different run, so this is an undelete, not a fresh run). Deleted runs are published as
 tombstones (a null value) on ``runstream.runs``; :func:`fold` returns them with
-``is_deleted`` set, and readers skip them.
+``is_deleted`` set, and readers skip them. A RunRestored (event_batch v4) revives like a
+RunStarted (its order key joins :attr:`RunState.started`) without touching status or names.
+
+Experiments (event_batch v4) are folded by the same registers under their own stream id
+(:func:`runstream.contract.identifiers.experiment_stream`): ExperimentCreated revives and sets
+the name (and the start time, from its event time), ExperimentRenamed sets the name,
+ExperimentDeleted is a deletion and ExperimentRestored a revival; tags are TagSet events.
+Logged models likewise under theirs: LoggedModelCreated revives and sets the name, the
+collection (its experiment id) and the ``source`` registers ``source_run_id`` and
+``model_type``; LoggedModelFinalized sets the status (READY, FAILED).
 
 Ownership: :func:`apply_batch`, :func:`apply` and :func:`merge` update the state passed in
 and return it (no copy on the hot path); keep a :meth:`RunState.copy` if you need the old one.
@@ -50,7 +59,13 @@ from runstream.contract.codec import Codec
 from runstream.contract.events import (
     ArtifactLogged,
     EventBatch,
+    ExperimentCreated,
+    ExperimentDeleted,
+    ExperimentRenamed,
+    ExperimentRestored,
     Heartbeat,
+    LoggedModelCreated,
+    LoggedModelFinalized,
     LogicalEvent,
     LogLine,
     MetricLogged,
@@ -58,6 +73,7 @@ from runstream.contract.events import (
     Payload,
     RunDeleted,
     RunEnded,
+    RunRestored,
     RunStarted,
     RunUpdated,
     TagSet,
@@ -213,7 +229,8 @@ class RunState:
 
     @property
     def is_deleted(self) -> bool:
-        """True while the greatest RunDeleted is greater than the greatest RunStarted."""
+        """True while the greatest deletion is greater than the greatest revival (RunStarted,
+        RunRestored, ExperimentCreated, ExperimentRestored)."""
         return self.deleted is not None and (
             self.started is None or self.deleted.order > self.started
         )
@@ -464,9 +481,8 @@ def _apply_payload(state: RunState, order: Order, payload: Payload) -> None:
             state.name = _max_register(state.name, Register(payload.name, order))
         if payload.collection is not None:
             state.collection = _max_register(state.collection, Register(payload.collection, order))
-    elif kind is RunDeleted:
-        assert isinstance(payload, RunDeleted)
-        deleted = DeleteRegister(payload.reason, order)
+    elif kind is RunDeleted or kind is ExperimentDeleted:
+        deleted = DeleteRegister(getattr(payload, "reason", None), order)
         if state.deleted is None or _delete_key(deleted) > _delete_key(state.deleted):
             state.deleted = deleted
     elif kind is ArtifactLogged:
@@ -478,13 +494,44 @@ def _apply_payload(state: RunState, order: Order, payload: Payload) -> None:
         )
     elif kind is Heartbeat:
         state.heartbeats = True
+    elif kind is RunRestored or kind is ExperimentRestored:
+        _revive(state, order)
+    elif kind is ExperimentCreated or kind is ExperimentRenamed:
+        assert isinstance(payload, ExperimentCreated | ExperimentRenamed)
+        if kind is ExperimentCreated:
+            _revive(state, order)
+            if state.start_time_us is None or order[0] < state.start_time_us:
+                state.start_time_us = order[0]
+        state.name = _max_register(state.name, Register(payload.name, order))
+    elif kind is LoggedModelCreated:
+        assert isinstance(payload, LoggedModelCreated)
+        _apply_model(state, payload, order)
+    elif kind is LoggedModelFinalized:
+        assert isinstance(payload, LoggedModelFinalized)
+        state.status = _max_register(state.status, Register(payload.status, order))
     elif kind is not LogLine:
         raise StateError(f"run {state.run_id!r}: no rule for event payload {kind.__name__}")
 
 
-def _apply_started(state: RunState, payload: RunStarted, order: Order) -> None:
+def _revive(state: RunState, order: Order) -> None:
     if state.started is None or order > state.started:
         state.started = order
+
+
+def _apply_model(state: RunState, payload: LoggedModelCreated, order: Order) -> None:
+    _revive(state, order)
+    if state.start_time_us is None or order[0] < state.start_time_us:
+        state.start_time_us = order[0]
+    state.name = _max_register(state.name, Register(payload.name, order))
+    state.collection = _max_register(state.collection, Register(payload.experiment_id, order))
+    for key in ("source_run_id", "model_type"):
+        value = getattr(payload, key)
+        if value is not None:
+            _set(state.source, key, value, order)
+
+
+def _apply_started(state: RunState, payload: RunStarted, order: Order) -> None:
+    _revive(state, order)
     if state.start_time_us is None or payload.start_time_us < state.start_time_us:
         state.start_time_us = payload.start_time_us
     state.status = _max_register(state.status, Register(RUNNING, order))

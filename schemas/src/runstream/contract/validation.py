@@ -16,7 +16,11 @@ from runstream.contract.events import (
     RUN_STATUSES,
     ArtifactLogged,
     EventBatch,
+    ExperimentCreated,
+    ExperimentRenamed,
     Heartbeat,
+    LoggedModelCreated,
+    LoggedModelFinalized,
     LogLine,
     MetricLogged,
     ParamLogged,
@@ -144,6 +148,14 @@ def _check_payload(run_id: str, payload: object) -> None:
             _check_text(run_id, field, getattr(payload, field), MAX_TEXT_LENGTH, "text")
     elif isinstance(payload, RunUpdated):
         _check_names(run_id, payload.name, payload.collection)
+    elif isinstance(payload, ExperimentCreated | ExperimentRenamed):
+        _check_names(run_id, payload.name, None)
+    elif isinstance(payload, LoggedModelCreated):
+        _check_names(run_id, payload.name, payload.experiment_id)
+        _check_text(run_id, "source_run_id", payload.source_run_id, MAX_KEY_LENGTH, "text")
+        _check_text(run_id, "model_type", payload.model_type, MAX_KEY_LENGTH, "text")
+    elif isinstance(payload, LoggedModelFinalized):
+        _check_text(run_id, "model status", payload.status, MAX_KEY_LENGTH, "text")
     elif isinstance(payload, LogLine):
         _check_text(run_id, "log message", payload.message, MAX_TEXT_LENGTH, "text")
         if payload.level not in LOG_LEVELS:
