@@ -46,7 +46,7 @@ def processor(
     """Run a stream-processor worker (start several with the same --app-id to share the load)."""
     from faust import Worker
 
-    from runstream.core.kafka_admin import ensure_topics
+    from runstream.core.kafka_admin import cluster_replication, ensure_topics
     from runstream.processor.app import ProcessorOptions, create_app
 
     settings = Settings.resolve()
@@ -59,6 +59,7 @@ def processor(
             chunk=chunk,
             within=within,
             session_timeout=session_timeout,
+            replication_factor=cluster_replication(settings).factor,
         ),
     )
     worker = Worker(app, loglevel=loglevel, quiet=True, redirect_stdouts=False)
