@@ -2,6 +2,7 @@
 times every SDK call, and writes what it logged (the ground truth) as JSON.
 
 Usage: python scale_worker.py BOOTSTRAP PREFIX WORKER RUNS STEPS SECONDS OUT SPILL_DIR
+(BOOTSTRAP ``floor``: the same loop without the SDK, the peer that measures the machine.)
 Metric ``k{j}`` of a run has one point per step 0..STEPS-1 with value step * 0.5 + j.
 """
 
@@ -21,10 +22,47 @@ KEYS = ("k0", "k1", "k2", "k3")
 LINE_EVERY = 100  # a log line per run every this many steps
 
 
+class FloorRun:
+    """The peer of a run in the floor process: each call appends to a list in Python, as the
+    SDK's callers' cost floor does, with no thread and no I/O behind it."""
+
+    def __init__(self, run_id: str) -> None:
+        self.run_id = run_id
+        self.items: list[tuple[Any, ...]] = []
+
+    def log_param(self, key: str, value: str) -> None:
+        self.items.append((key, value))
+
+    def set_tag(self, key: str, value: str) -> None:
+        self.items.append((key, value))
+
+    def log_metric(self, key: str, value: float, step: int) -> None:
+        self.items.append((key, value, step))
+
+    def log(self, message: str, level: str, metadata: dict[str, str]) -> None:
+        self.items.append((message, level, metadata))
+
+    def end(self) -> None:
+        self.items.clear()
+
+
+class FloorClient:
+    """The floor process's client (BOOTSTRAP ``floor``): how long a process of this machine
+    is stalled by the machine alone, at the same pace, timed the same way."""
+
+    def start_run(self, name: str, collection: str, run_id: str) -> FloorRun:
+        return FloorRun(run_id)
+
+    def flush(self, timeout: float) -> None:
+        return None
+
+    def close(self, timeout: float) -> int:
+        return 0
+
+
 class Timer:
-    """The longest time of each SDK call (by name), and of ``floor``: a plain list append timed
-    the same way on the same thread, which shows how long the machine stalled the process
-    for reasons of its own. The process's first ``start_run`` is kept apart."""
+    """The longest time of each SDK call (by name), and when it happened. The process's first
+    ``start_run`` is kept apart."""
 
     def __init__(self) -> None:
         self.max_s: dict[str, float] = {}
@@ -37,7 +75,7 @@ class Timer:
         took = time.perf_counter() - start
         if name == "start_run" and self.calls == 0:
             name = "first start_run"
-        self.calls += name != "floor"
+        self.calls += 1
         if took > self.max_s.get(name, 0.0):
             self.max_s[name] = took
             self.max_at[name] = time.strftime("%X")
@@ -54,12 +92,15 @@ def main(
     out: Path,
     spill: Path,
 ) -> None:
-    settings = Settings.resolve(f"kafka://{bootstrap}", topic_prefix=prefix, environ={})
-    client = Client(settings=settings, spill_dir=spill)
+    client: Any
+    if bootstrap == "floor":
+        client = FloorClient()
+    else:
+        settings = Settings.resolve(f"kafka://{bootstrap}", topic_prefix=prefix, environ={})
+        client = Client(settings=settings, spill_dir=spill)
     timer = Timer()
     truth: dict[str, Any] = {}
     handles = []
-    floor: list[int] = []
     for r in range(runs):
         run_id = f"w{worker}r{r}"
         run = timer.call("start_run", client.start_run, f"scale {run_id}", "scale", run_id)
@@ -74,7 +115,6 @@ def main(
         for run in handles:
             for j, key in enumerate(KEYS):
                 timer.call("log_metric", run.log_metric, key, step * 0.5 + j, step)
-            timer.call("floor", floor.append, step)  # the same timing around a list append
             if step % LINE_EVERY == 0:
                 timer.call("log", run.log, f"step {step}", "info", {"step": str(step)})
                 truth[run.run_id]["lines"] += 1
