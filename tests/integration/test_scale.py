@@ -288,26 +288,41 @@ def test_scale_on_three_brokers_with_kills(
 
     def state_differences() -> list[str]:
         live = live_states(settings)
-        wrong = [run_id for run_id in truth if live.get(run_id) is None]
+        last = STEPS - 1
+        want = {f"k{j}": (last, last * 0.5 + j, float(j), last * 0.5 + j) for j in range(4)}
+        wrong = []
         for run_id, expected in truth.items():
             data = live.get(run_id)
             if data is None:
+                wrong.append(f"{run_id}: no state")
                 continue
             state = decode_state(codec, data)
-            last = STEPS - 1
             metrics = {key: (s.step, s.value, s.min, s.max) for key, s in state.metrics.items()}
-            want = {f"k{j}": (last, last * 0.5 + j, float(j), last * 0.5 + j) for j in range(4)}
             if (
                 state.status_value != expected["status"]
                 or state.params_dict() != expected["params"]
                 or state.tags_dict() != expected["tags"]
                 or metrics != want
             ):
-                wrong.append(run_id)
+                wrong.append(
+                    f"{run_id}: {state.status_value} {state.tags_dict()} "
+                    f"k0 at step {metrics.get('k0', (None,))[0]}"
+                )
         return wrong
 
     converge = time.monotonic()
-    wait_for(lambda: not state_differences(), 240, "run states equal to the truth", every=3)
+    differences: list[str] = []
+
+    def states_equal() -> bool:
+        nonlocal differences
+        differences = state_differences()
+        return not differences
+
+    try:
+        wait_for(states_equal, 240, "run states equal to the truth", every=3)
+    except BaseException:
+        print(f"{len(differences)} runs differ, e.g. {differences[:8]}")
+        raise
     state_s = time.monotonic() - converge
 
     replay = subprocess.run(

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Mapping
 
 from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
@@ -76,3 +78,50 @@ def ensure_topics(
             if error.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
                 raise TopicError(f"could not create topic {name}: {error.args[0].str()}") from error
     return topics
+
+
+def ensure_topic(
+    settings: Settings,
+    name: str,
+    *,
+    partitions: int,
+    config: Mapping[str, str],
+    timeout: float = 30.0,
+) -> None:
+    """Create one more topic of Runstream's (a worker's changelog) if it is missing,
+    replicated like the others on this cluster, and wait until the cluster's metadata shows
+    all its partitions with a leader: a client that starts right after sees it.
+
+    Raises:
+        TopicError: the cluster did not answer, refused to create it (other than it already
+            existing), or did not show it within ``timeout`` seconds.
+    """
+    admin = AdminClient(settings.kafka_config())
+    replication = _replication(admin, timeout)
+    wanted = NewTopic(
+        name,
+        num_partitions=partitions,
+        replication_factor=replication.factor,
+        config={**config, **replication.config()},
+    )
+    try:
+        admin.create_topics([wanted], request_timeout=timeout)[name].result(timeout)
+        logger.info("created topic %s (replication %d)", name, replication.factor)
+    except KafkaException as error:
+        if error.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
+            raise TopicError(f"could not create topic {name}: {error.args[0].str()}") from error
+    deadline = time.monotonic() + timeout
+    while True:
+        topic = admin.list_topics(name, timeout=timeout).topics.get(name)
+        if (
+            topic is not None
+            and topic.error is None
+            and len(topic.partitions) == partitions
+            and all(p.leader >= 0 for p in topic.partitions.values())
+        ):
+            return
+        if time.monotonic() > deadline:
+            raise TopicError(
+                f"topic {name}: not shown with {partitions} partitions in {timeout:g} s"
+            )
+        time.sleep(0.2)

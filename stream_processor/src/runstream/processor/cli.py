@@ -46,8 +46,8 @@ def processor(
     """Run a stream-processor worker (start several with the same --app-id to share the load)."""
     from faust import Worker
 
-    from runstream.core.kafka_admin import cluster_replication, ensure_topics
-    from runstream.processor.app import ProcessorOptions, create_app
+    from runstream.core.kafka_admin import cluster_replication, ensure_topic, ensure_topics
+    from runstream.processor.app import TABLE, ProcessorOptions, create_app
 
     settings = Settings.resolve()
     ensure_topics(settings)
@@ -61,6 +61,16 @@ def processor(
             session_timeout=session_timeout,
             replication_factor=cluster_replication(settings).factor,
         ),
+    )
+    # The table's changelog exists, and the cluster shows it, before faust starts: when it
+    # was left to faust, of two workers starting together on a 3-broker cluster one could
+    # see the changelog with 0 partitions in its metadata and die on its first chunk.
+    changelog = app.tables[TABLE].changelog_topic
+    ensure_topic(
+        settings,
+        changelog.get_topic_name(),
+        partitions=app.conf.topic_partitions,
+        config={"cleanup.policy": "compact"},
     )
     worker = Worker(app, loglevel=loglevel, quiet=True, redirect_stdouts=False)
     worker.execute_from_commandline()
