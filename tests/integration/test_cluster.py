@@ -8,7 +8,7 @@ import time
 import uuid
 
 import pytest
-from confluent_kafka import Consumer, KafkaError, Producer
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer
 from confluent_kafka.admin import AdminClient, ConfigResource, ResourceType
 
 from runstream.core.kafka_admin import cluster_replication, ensure_topics
@@ -35,8 +35,19 @@ def test_topics_replicated_3_survive_a_broker_sigkill(cluster: Cluster) -> None:
         assert len(partitions) == 12
         assert all(len(p.replicas) == 3 and len(p.isrs) == 3 for p in partitions), name
     resources = [ConfigResource(ResourceType.TOPIC, topics.events)]
-    described = admin.describe_configs(resources)[resources[0]].result(20)
-    assert described["min.insync.replicas"].value == "2"
+    min_insync: list[str] = []
+
+    def described() -> bool:
+        # the broker asked may not know the new topic yet (UNKNOWN_TOPIC_OR_PART): ask again
+        try:
+            configs = admin.describe_configs(resources)[resources[0]].result(20)
+        except KafkaException:
+            return False
+        min_insync.append(configs["min.insync.replicas"].value)
+        return True
+
+    wait_for(described, 30, "the events topic's config")
+    assert min_insync[-1] == "2"
 
     leaders = cluster.leaders(topics.events)
     victim = max(leaders, key=lambda node: leaders[node])
