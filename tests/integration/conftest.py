@@ -123,3 +123,101 @@ def private_s3(tmp_path: Path) -> Iterator[PrivateS3]:
     yield server
     server.stop()
     shutil.rmtree(folder, ignore_errors=True)
+
+
+STACK = REPO / "deploy" / "stack"
+# The 3-broker cluster's ports: brokers 19092/19094/19096 with their controllers on the
+# ports after them, S3 on 38333, SeaweedFS's inner servers from 34000 (and 44000 for gRPC).
+CLUSTER_KAFKA_PORT = 19092
+CLUSTER_S3_PORT = 38333
+CLUSTER_WEED_BASE = 34000
+
+
+@dataclass
+class Cluster:
+    """A 3-broker KRaft cluster and an S3 server of this test session's own, run by
+    ``deploy/stack up --brokers 3`` in a state folder of its own."""
+
+    state: Path
+    brokers: int = 3
+
+    @property
+    def env(self) -> dict[str, str]:
+        return {
+            **os.environ,
+            "RUNSTREAM_STATE_DIR": str(self.state),
+            "RUNSTREAM_STACK_KAFKA_PORT": str(CLUSTER_KAFKA_PORT),
+            "RUNSTREAM_STACK_S3_PORT": str(CLUSTER_S3_PORT),
+            "RUNSTREAM_STACK_WEED_BASE": str(CLUSTER_WEED_BASE),
+        }
+
+    @property
+    def bootstrap(self) -> str:
+        return ",".join(f"127.0.0.1:{self.port(node)}" for node in self.nodes)
+
+    @property
+    def nodes(self) -> range:
+        return range(1, self.brokers + 1)
+
+    @property
+    def s3_endpoint(self) -> str:
+        return f"http://127.0.0.1:{CLUSTER_S3_PORT}"
+
+    def port(self, node: int) -> int:
+        return CLUSTER_KAFKA_PORT + 2 * (node - 1)
+
+    def stack(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+        """Run ``deploy/stack ARGS --brokers N`` on this cluster's state folder."""
+        return subprocess.run(
+            [str(STACK), *args, "--brokers", str(self.brokers)],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+
+    def up(self) -> None:
+        """Start what is not running (a killed broker), wait until every server answers."""
+        result = self.stack("up")
+        if result.returncode != 0:
+            pytest.fail(f"deploy/stack up --brokers {self.brokers} failed:\n{result.stderr}")
+
+    def pid(self, node: int) -> int:
+        return int((self.state / f"kafka-{node}" / "kafka.pid").read_text())
+
+    def kill(self, node: int) -> None:
+        """SIGKILL one broker (and the controller in its JVM)."""
+        os.kill(self.pid(node), signal.SIGKILL)
+
+    def leaders(self, topic: str) -> dict[int, int]:
+        """Node id -> how many partitions of ``topic`` it leads."""
+        from confluent_kafka.admin import AdminClient
+
+        meta = AdminClient({"bootstrap.servers": self.bootstrap}).list_topics(topic, timeout=20)
+        counts = dict.fromkeys(self.nodes, 0)
+        for partition in meta.topics[topic].partitions.values():
+            if partition.leader in counts:
+                counts[partition.leader] += 1
+        return counts
+
+    def fully_replicated(self, topic: str) -> bool:
+        """Every partition of ``topic`` has all its replicas in sync."""
+        from confluent_kafka.admin import AdminClient
+
+        meta = AdminClient({"bootstrap.servers": self.bootstrap}).list_topics(topic, timeout=20)
+        partitions = meta.topics[topic].partitions.values()
+        return bool(partitions) and all(
+            len(p.isrs) == len(p.replicas) == self.brokers for p in partitions
+        )
+
+
+@pytest.fixture(scope="session")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    """The session's 3-broker cluster (started once, stopped at the end of the session: only
+    the stack this fixture started, by its state folder)."""
+    server = Cluster(tmp_path_factory.mktemp("cluster") / "state")
+    try:
+        server.up()
+        yield server
+    finally:
+        server.stack("down", timeout=120)

@@ -29,9 +29,15 @@ _NOT_READY = frozenset(
         KafkaError.LEADER_NOT_AVAILABLE,
         KafkaError.UNKNOWN_TOPIC_OR_PART,
         KafkaError._UNKNOWN_PARTITION,
+        # a leader of a replicated topic died: its handle is gone, and the replica elected in
+        # its place answers this until its high watermark has caught up
+        KafkaError._DESTROY_BROKER,
+        KafkaError._TRANSPORT,
+        KafkaError.OFFSET_NOT_AVAILABLE,
     }
 )
-"""Errors of a topic whose partitions are still getting leaders (just created)."""
+"""Errors of a topic whose partitions are still getting leaders (just created, or their
+leader died and another replica takes over)."""
 
 
 class SourceError(RunstreamError):
@@ -188,17 +194,21 @@ class TopicReader:
             self._consumer.assign(
                 [TopicPartition(self.topic, p, max(start.get(p, 0), ends[p][0])) for p in wanted]
             )
+            # the timeout bounds a stall, not the whole read: a long backlog read by a slow
+            # caller (the generator's consumer) keeps going as long as records come
             deadline = time.monotonic() + self._timeout
             while wanted:
                 if time.monotonic() > deadline:
                     raise SourceError(
-                        f"{self.topic}: end offsets {wanted} not reached in {self._timeout:g} s"
+                        f"{self.topic}: end offsets {wanted} not reached "
+                        f"({self._timeout:g} s without a record)"
                     )
                 for message in self._consumer.consume(10_000, 0.05):
                     record = _to_record(message)
                     if record is None or record.partition not in wanted:
                         continue
                     yield record
+                    deadline = time.monotonic() + self._timeout
                     if record.offset + 1 >= wanted[record.partition]:
                         del wanted[record.partition]
                 if wanted:  # transaction markers or compaction can hide the last offsets

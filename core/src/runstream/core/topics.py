@@ -11,7 +11,41 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 
+from runstream.core.errors import ConfigError
+
 DEFAULT_PARTITIONS = 12
+MAX_REPLICATION_FACTOR = 3
+"""Replicas of every Runstream topic on a cluster of this many brokers or more."""
+MIN_INSYNC_REPLICAS = 2
+"""``min.insync.replicas`` of the replicated topics: an acks=all write survives one broker."""
+
+
+@dataclass(frozen=True)
+class Replication:
+    """How Runstream's topics are replicated on a cluster of some size."""
+
+    factor: int
+    min_insync: int | None  # None: the broker's default (1)
+
+    def config(self) -> dict[str, str]:
+        """The topic config entries this replication adds."""
+        if self.min_insync is None:
+            return {}
+        return {"min.insync.replicas": str(self.min_insync)}
+
+
+def replication_for(brokers: int) -> Replication:
+    """The replication of Runstream's topics on ``brokers`` brokers: factor min(3, brokers),
+    and ``min.insync.replicas=2`` once there are 3 (one broker may fail and acks=all writes
+    go on; on 2 brokers a min of 2 would stop all writes when one fails).
+
+    Raises:
+        ConfigError: ``brokers`` is below 1.
+    """
+    if brokers < 1:
+        raise ConfigError(f"brokers: a cluster has at least 1, not {brokers}")
+    factor = min(MAX_REPLICATION_FACTOR, brokers)
+    return Replication(factor, MIN_INSYNC_REPLICAS if factor >= 3 else None)
 
 
 @dataclass(frozen=True)

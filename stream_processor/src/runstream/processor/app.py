@@ -63,6 +63,8 @@ class ProcessorOptions:
         within: seconds to wait for a chunk to fill before folding what has arrived.
         session_timeout: seconds after which the group gives a silent (killed) worker's
             partitions to the others.
+        replication_factor: replicas of the topics faust creates (the table's changelog);
+            the command line takes the cluster's (``cluster_replication``).
     """
 
     app_id: str | None = None  # None: Topics(prefix).processor_group
@@ -71,6 +73,7 @@ class ProcessorOptions:
     chunk: int = 2000
     within: float = 0.2
     session_timeout: float = 30.0
+    replication_factor: int = 1
 
 
 def broker_credentials(kafka: Mapping[str, Any]) -> Any:
@@ -133,6 +136,7 @@ def create_app(
         key_serializer="raw",
         value_serializer="raw",
         topic_partitions=options.partitions,
+        topic_replication_factor=options.replication_factor,
         topic_allow_declare=True,
         topic_disable_leader=True,
         web_enabled=False,

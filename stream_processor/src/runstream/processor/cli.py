@@ -50,9 +50,9 @@ def processor(
     """Run a stream-processor worker (start several with the same --app-id to share the load)."""
     from faust import Worker
 
-    from runstream.core.kafka_admin import ensure_topics
+    from runstream.core.kafka_admin import cluster_replication, ensure_topic, ensure_topics
     from runstream.core.observability import serve
-    from runstream.processor.app import ProcessorOptions, create_app
+    from runstream.processor.app import TABLE, ProcessorOptions, create_app
     from runstream.processor.metrics import ProcessorMetrics
 
     settings = Settings.resolve(metrics_port=metrics_port, metrics_host=metrics_host)
@@ -67,8 +67,19 @@ def processor(
             chunk=chunk,
             within=within,
             session_timeout=session_timeout,
+            replication_factor=cluster_replication(settings).factor,
         ),
         metrics,
+    )
+    # The table's changelog exists, and the cluster shows it, before faust starts: when it
+    # was left to faust, of two workers starting together on a 3-broker cluster one could
+    # see the changelog with 0 partitions in its metadata and die on its first chunk.
+    changelog = app.tables[TABLE].changelog_topic
+    ensure_topic(
+        settings,
+        changelog.get_topic_name(),
+        partitions=app.conf.topic_partitions,
+        config={"cleanup.policy": "compact"},
     )
     worker = Worker(app, loglevel=loglevel, quiet=True, redirect_stdouts=False)
     worker.execute_from_commandline()
