@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -32,7 +33,7 @@ pytestmark = pytest.mark.integration
 def cli_status(env: dict[str, str], run_id: str) -> str | None:
     """The run's status as `runstream runs --output json` prints it (a separate process)."""
     done = subprocess.run(
-        ["runstream", "runs", "--output", "json"],
+        [str(Path(sys.executable).parent / "runstream"), "runs", "--output", "json"],
         env=env,
         capture_output=True,
         text=True,

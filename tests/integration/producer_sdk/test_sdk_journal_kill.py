@@ -247,7 +247,7 @@ def test_runstream_sync_resends_the_journal_of_a_killed_trainer(
     survived = set(steps_in_files(spill, "synced")) | set(steps_in_topic(sdk_settings, "synced"))
     durable, _ = check_window(survived, side, killed_at)
     env = {**os.environ, "RUNSTREAM_SPILL_DIR": str(spill)}
-    command = ["runstream", "sync", "--journal", "--to", uri]
+    command = [str(Path(sys.executable).parent / "runstream"), "sync", "--journal", "--to", uri]
     command += ["--topic-prefix", sdk_settings.topic_prefix]
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
