@@ -177,10 +177,22 @@ class Cluster:
         )
 
     def up(self) -> None:
-        """Start what is not running (a killed broker), wait until every server answers."""
+        """Start what is not running (a killed broker), wait until every server answers and
+        the cluster's metadata lists every broker (a broker answers on its port a moment
+        before the controller has registered it)."""
+        from confluent_kafka.admin import AdminClient
+
         result = self.stack("up")
         if result.returncode != 0:
             pytest.fail(f"deploy/stack up --brokers {self.brokers} failed:\n{result.stderr}")
+        admins = [
+            AdminClient({"bootstrap.servers": f"127.0.0.1:{self.port(n)}"}) for n in self.nodes
+        ]
+        wait_for(  # asked of each broker: a late one's metadata may still miss a peer
+            lambda: all(len(a.list_topics(timeout=10).brokers) == self.brokers for a in admins),
+            60,
+            f"all {self.brokers} brokers registered, as every broker sees it",
+        )
 
     def pid(self, node: int) -> int:
         return int((self.state / f"kafka-{node}" / "kafka.pid").read_text())

@@ -29,8 +29,13 @@ def test_topics_replicated_3_survive_a_broker_sigkill(cluster: Cluster) -> None:
     topics = ensure_topics(settings)
 
     admin = AdminClient({"bootstrap.servers": cluster.bootstrap})
+    names = (topics.events, topics.runs, topics.dead_letters)
+    # a new topic reaches every broker's metadata a moment after its creation returns
+    wait_for(
+        lambda: all(cluster.fully_replicated(name) for name in names), 60, "the topics in sync"
+    )
     meta = admin.list_topics(timeout=20)
-    for name in (topics.events, topics.runs, topics.dead_letters):
+    for name in names:
         partitions = meta.topics[name].partitions.values()
         assert len(partitions) == 12
         assert all(len(p.replicas) == 3 and len(p.isrs) == 3 for p in partitions), name
