@@ -423,11 +423,7 @@ class RunstreamStore(AbstractStore):
         Raises:
             MlflowException: FEATURE_DISABLED, always.
         """
-        raise MlflowException(
-            "Runstream does not delete tags (the event log has no tag deletion); set the tag "
-            "to an empty value instead",
-            FEATURE_DISABLED,
-        )
+        raise _no_tag_deletion()
 
     # -- runs ---------------------------------------------------------------------------------
 
@@ -602,11 +598,7 @@ class RunstreamStore(AbstractStore):
         Raises:
             MlflowException: FEATURE_DISABLED, always.
         """
-        raise MlflowException(
-            "Runstream does not delete tags (the event log has no tag deletion); set the tag "
-            "to an empty value instead",
-            FEATURE_DISABLED,
-        )
+        raise _no_tag_deletion()
 
     def _check_params(self, run_id: str, params: list[Param]) -> dict[str, str]:
         with self._lock:
@@ -1002,3 +994,12 @@ class RunstreamStore(AbstractStore):
 
 
 __all__ = ["RunstreamStore", "derived_experiment_id"]
+
+
+def _no_tag_deletion() -> MlflowException:
+    """The answer to a tag deletion: not served (the event log has no tag deletion)."""
+    return MlflowException(
+        "Runstream does not delete tags (the event log has no tag deletion); set the tag "
+        "to an empty value instead",
+        FEATURE_DISABLED,
+    )
