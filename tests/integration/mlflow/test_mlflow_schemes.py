@@ -1,7 +1,9 @@
 """Unchanged MLflow code against both schemes: ``runstream+kafka://`` on the shared stack (a
 topic prefix and S3 prefix of the test's own) and ``runstream+file://`` (embedded). One process
 logs and ends its runs, another reads them back through MlflowClient, and Runstream's query
-engine (not the plugin) confirms what landed."""
+engine (not the plugin) confirms what landed. PyTorch Lightning's ``MLFlowLogger`` and
+transformers' ``MLflowCallback`` log from a process of their own, and what they logged reads
+back through MLflow's client, the query engine, the CLI and the UI."""
 
 from __future__ import annotations
 
@@ -13,20 +15,25 @@ import uuid
 from pathlib import Path
 
 import pytest
+import torch
+from mlflow import MlflowClient
+from starlette.testclient import TestClient
 
 from runstream.contract.identifiers import EXPERIMENT_STREAM_PREFIX, MODEL_STREAM_PREFIX
 from runstream.core.kafka_admin import ensure_topics
 from runstream.core.settings import Settings
 from runstream.query import QueryEngine
+from runstream.ui import Backend, create_app
 
 WORKER = Path(__file__).with_name("mlflow_worker.py")
 
 
-def run_worker(env: dict[str, str], *args: str) -> dict[str, object]:
+def run_worker(env: dict[str, str], *args: str, script: Path = WORKER) -> dict[str, object]:
+    """Run ``script`` with ``args`` in a process of its own; the JSON of its last output line."""
     # MLflow infers a model's pip requirements in a child process (seconds, not the plugin).
     env = {**env, "MLFLOW_REQUIREMENTS_INFERENCE_TIMEOUT": "1"}
     done = subprocess.run(
-        [sys.executable, str(WORKER), *args],
+        [sys.executable, str(script), *args],
         capture_output=True,
         timeout=300,
         check=False,
@@ -76,25 +83,118 @@ def check_both_readers(env: dict[str, str], settings: Settings) -> None:
         assert "MLmodel" in {a.path for a in engine.list_artifacts(models[0].run_id)}
 
 
-@pytest.mark.integration
-def test_unchanged_mlflow_code_on_runstream_kafka(kafka_settings: Settings, tmp_path: Path) -> None:
-    ensure_topics(kafka_settings, partitions=3)
-    env = {
+def kafka_env(settings: Settings, tmp_path: Path) -> dict[str, str]:
+    """The environment of unchanged MLflow code logging to ``runstream+kafka://`` (the test's
+    own topics, S3 prefix and spill folder)."""
+    ensure_topics(settings, partitions=3)
+    return {
         **os.environ,
-        "MLFLOW_TRACKING_URI": f"runstream+{kafka_settings.tracking_uri}",
-        "RUNSTREAM_STORE": kafka_settings.store,
-        "RUNSTREAM_S3_ENDPOINT": kafka_settings.s3_endpoint or "",
-        "RUNSTREAM_TOPIC_PREFIX": kafka_settings.topic_prefix,
+        "MLFLOW_TRACKING_URI": f"runstream+{settings.tracking_uri}",
+        "RUNSTREAM_STORE": settings.store,
+        "RUNSTREAM_S3_ENDPOINT": settings.s3_endpoint or "",
+        "RUNSTREAM_TOPIC_PREFIX": settings.topic_prefix,
         "RUNSTREAM_SPILL_DIR": str(tmp_path / "spill"),
     }
-    check_both_readers(env, kafka_settings)
 
 
-def test_unchanged_mlflow_code_on_runstream_file(tmp_path: Path) -> None:
+def file_env(tmp_path: Path) -> tuple[dict[str, str], Settings]:
+    """The environment of unchanged MLflow code logging to ``runstream+file://`` (embedded), and
+    Runstream's settings of the same log and store."""
     settings = Settings.resolve(f"file://{tmp_path / 'log'}", str(tmp_path / "store"), environ={})
     env = {
         **os.environ,
         "MLFLOW_TRACKING_URI": f"runstream+file://{tmp_path / 'log'}",
         "RUNSTREAM_STORE": str(tmp_path / "store"),
     }
-    check_both_readers(env, settings)
+    return env, settings
+
+
+@pytest.mark.integration
+def test_unchanged_mlflow_code_on_runstream_kafka(kafka_settings: Settings, tmp_path: Path) -> None:
+    check_both_readers(kafka_env(kafka_settings, tmp_path), kafka_settings)
+
+
+def test_unchanged_mlflow_code_on_runstream_file(tmp_path: Path) -> None:
+    check_both_readers(*file_env(tmp_path))
+
+
+FRAMEWORKS = Path(__file__).with_name("frameworks_worker.py")
+
+
+def check_frameworks(
+    env: dict[str, str], settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Lightning's MLFlowLogger and transformers' MLflowCallback log in a process of their own;
+    what each framework says it logged reads back, equal, through MLflow's client, Runstream's
+    query engine, the CLI and the UI's API."""
+    truth = run_worker(env, f"fw-{uuid.uuid4().hex[:8]}", str(tmp_path / "fw"), script=FRAMEWORKS)
+    lightning, hf = truth["lightning"], truth["transformers"]
+    assert isinstance(lightning, dict) and isinstance(hf, dict)
+    expected = {
+        (lightning["run_id"], "train_loss"): {
+            int(k): v for k, v in lightning["train_loss"].items()
+        },
+        (hf["run_id"], "loss"): {int(k): v for k, v in hf["loss"].items()},
+    }
+    assert len(expected[lightning["run_id"], "train_loss"]) == lightning["steps"] == 16
+    assert len(expected[hf["run_id"], "loss"]) == hf["steps"] == 8
+
+    for name in ("RUNSTREAM_STORE", "RUNSTREAM_S3_ENDPOINT", "RUNSTREAM_TOPIC_PREFIX"):
+        if name in env:
+            monkeypatch.setenv(name, env[name])
+    client = MlflowClient(env["MLFLOW_TRACKING_URI"])
+    light_run, hf_run = client.get_run(lightning["run_id"]), client.get_run(hf["run_id"])
+    assert (light_run.info.status, hf_run.info.status) == ("FINISHED", "FINISHED")
+    assert {k: light_run.data.params[k] for k in ("lr", "hidden")} == {"lr": "0.05", "hidden": "4"}
+    assert {
+        k: hf_run.data.params[k] for k in ("num_train_epochs", "learning_rate", "hidden_size")
+    } == {
+        "num_train_epochs": "2",
+        "learning_rate": "0.001",
+        "hidden_size": "8",
+    }
+    # the logger logs the last checkpoint under its stem ("epoch=1-step=16")
+    (logged,) = client.list_artifacts(lightning["run_id"])
+    assert logged.is_dir and logged.path == "epoch=1-step=16"
+    folder = client.download_artifacts(lightning["run_id"], logged.path, str(tmp_path / "dl"))
+    (ckpt,) = Path(folder).glob("*.ckpt")
+    state = torch.load(ckpt, weights_only=False)["state_dict"]
+    assert sorted(state) == ["layer.bias", "layer.weight"]
+
+    cli = Path(sys.executable).parent / "runstream"
+    with QueryEngine.from_settings(settings) as engine:
+        app = create_app(Backend.from_settings(settings))
+        with TestClient(app, base_url="http://127.0.0.1") as http:
+            for (run_id, key), points in expected.items():
+                by_mlflow = {m.step: m.value for m in client.get_metric_history(run_id, key)}
+                table = engine.get_metric_history(run_id, key)
+                by_engine = dict(
+                    zip(table["step"].to_pylist(), table["value"].to_pylist(), strict=True)
+                )
+                shown = subprocess.run(
+                    [str(cli), "history", run_id, key, "--output", "json"],
+                    capture_output=True,
+                    text=True,
+                    timeout=120,
+                    check=True,
+                    env={**env, "RUNSTREAM_TRACKING_URI": str(settings.tracking_uri)},
+                )
+                by_cli = {row["step"]: row["value"] for row in json.loads(shown.stdout)}
+                served = http.get("/api/history", params={"run": run_id, "key": key}).json()
+                by_ui = dict(zip(served["step"], served["value"], strict=True))
+                for reader in (by_mlflow, by_engine, by_cli, by_ui):
+                    assert reader == pytest.approx(points, rel=1e-6), (run_id, key)
+
+
+@pytest.mark.integration
+def test_lightning_and_transformers_on_runstream_kafka(
+    kafka_settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    check_frameworks(kafka_env(kafka_settings, tmp_path), kafka_settings, tmp_path, monkeypatch)
+
+
+def test_lightning_and_transformers_on_runstream_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    env, settings = file_env(tmp_path)
+    check_frameworks(env, settings, tmp_path, monkeypatch)
