@@ -1,8 +1,9 @@
-"""Framework integrations, unchanged, in a process of their own: PyTorch Lightning's
-``MLFlowLogger`` and transformers' ``MLflowCallback`` (``report_to=["mlflow"]``) train tiny CPU
-models while only MLFLOW_TRACKING_URI (and Runstream's RUNSTREAM_* settings) point MLflow at
-Runstream. Prints, as JSON, each run's id and what the framework itself says it logged (the
-truth the test compares the read-back with)."""
+"""Framework integrations, unchanged, in a process of their own: scikit-learn and Keras 3 (JAX)
+autolog, PyTorch Lightning's ``MLFlowLogger`` and transformers' ``MLflowCallback``
+(``report_to=["mlflow"]``) train tiny CPU models while only MLFLOW_TRACKING_URI (and Runstream's
+RUNSTREAM_* settings) point MLflow at Runstream. Prints, as JSON, per framework its run id, one
+metric's points and some params as the framework itself saw them: the truth the test compares
+the read-back with."""
 
 from __future__ import annotations
 
@@ -12,6 +13,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
+os.environ.setdefault("KERAS_BACKEND", "jax")  # before keras is imported: the light backend
+
+import mlflow
+import numpy as np
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
@@ -54,7 +59,58 @@ def lightning_run(experiment: str, folder: Path) -> dict[str, Any]:
         accelerator="cpu",
     )
     trainer.fit(Tiny(), loader)
-    return {"run_id": logger.run_id, "train_loss": losses, "steps": trainer.global_step}
+    assert trainer.global_step == len(losses) == 16
+    return {
+        "run_id": logger.run_id,
+        "key": "train_loss",
+        "points": losses,
+        "params": {"lr": "0.05", "hidden": "4"},
+    }
+
+
+def keras_run(experiment: str) -> dict[str, Any]:
+    """``mlflow.keras.autolog()`` around a 3-epoch ``fit`` of a two-layer model."""
+    import keras
+
+    mlflow.set_experiment(experiment)
+    x = np.random.default_rng(0).normal(size=(64, 4)).astype("float32")
+    model = keras.Sequential(
+        [keras.Input((4,)), keras.layers.Dense(4, activation="relu"), keras.layers.Dense(1)]
+    )
+    model.compile("adam", "mse")
+    mlflow.keras.autolog()
+    try:
+        with mlflow.start_run(run_name="keras") as run:
+            history = model.fit(x, x[:, 0], epochs=3, batch_size=16, verbose=0)
+    finally:
+        mlflow.keras.autolog(disable=True)
+    return {
+        "run_id": run.info.run_id,
+        "key": "loss",
+        "points": dict(enumerate(history.history["loss"])),
+        "params": {"epochs": "3", "batch_size": "16"},
+    }
+
+
+def sklearn_run(experiment: str) -> dict[str, Any]:
+    """``mlflow.sklearn.autolog()`` around a ridge regression's ``fit``."""
+    from sklearn.linear_model import Ridge
+
+    mlflow.set_experiment(experiment)
+    x = np.random.default_rng(1).normal(size=(32, 3))
+    y = x @ np.array([1.0, -2.0, 0.5])
+    mlflow.sklearn.autolog()
+    try:
+        with mlflow.start_run(run_name="sklearn") as run:
+            model = Ridge(alpha=0.5).fit(x, y)
+    finally:
+        mlflow.sklearn.autolog(disable=True)
+    return {
+        "run_id": run.info.run_id,
+        "key": "training_score",
+        "points": {0: float(model.score(x, y))},
+        "params": {"alpha": "0.5", "fit_intercept": "True"},
+    }
 
 
 def transformers_run(experiment: str, folder: Path) -> dict[str, Any]:
@@ -93,19 +149,25 @@ def transformers_run(experiment: str, folder: Path) -> dict[str, Any]:
     )
     trainer = Trainer(model=BertForSequenceClassification(config), args=args, train_dataset=data)
     trainer.train()
-    import mlflow
-
     run = mlflow.last_active_run()
     assert run is not None, "the callback started no run"
     losses = {
         int(log["step"]): float(log["loss"]) for log in trainer.state.log_history if "loss" in log
     }
-    return {"run_id": run.info.run_id, "loss": losses, "steps": trainer.state.global_step}
+    assert trainer.state.global_step == len(losses) == 8
+    return {
+        "run_id": run.info.run_id,
+        "key": "loss",
+        "points": losses,
+        "params": {"num_train_epochs": "2", "learning_rate": "0.001", "hidden_size": "8"},
+    }
 
 
 if __name__ == "__main__":
     experiment, folder = sys.argv[1], Path(sys.argv[2])
     result = {
+        "sklearn": sklearn_run(f"{experiment}-sklearn"),
+        "keras": keras_run(f"{experiment}-keras"),
         "lightning": lightning_run(f"{experiment}-lightning", folder),
         "transformers": transformers_run(f"{experiment}-transformers", folder),
     }

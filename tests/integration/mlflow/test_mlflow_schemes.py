@@ -13,6 +13,7 @@ import subprocess
 import sys
 import uuid
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -124,76 +125,75 @@ FRAMEWORKS = Path(__file__).with_name("frameworks_worker.py")
 def check_frameworks(
     env: dict[str, str], settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Lightning's MLFlowLogger and transformers' MLflowCallback log in a process of their own;
-    what each framework says it logged reads back, equal, through MLflow's client, Runstream's
-    query engine, the CLI and the UI's API."""
-    truth = run_worker(env, f"fw-{uuid.uuid4().hex[:8]}", str(tmp_path / "fw"), script=FRAMEWORKS)
-    lightning, hf = truth["lightning"], truth["transformers"]
-    assert isinstance(lightning, dict) and isinstance(hf, dict)
-    expected = {
-        (lightning["run_id"], "train_loss"): {
-            int(k): v for k, v in lightning["train_loss"].items()
-        },
-        (hf["run_id"], "loss"): {int(k): v for k, v in hf["loss"].items()},
-    }
-    assert len(expected[lightning["run_id"], "train_loss"]) == lightning["steps"] == 16
-    assert len(expected[hf["run_id"], "loss"]) == hf["steps"] == 8
-
+    """scikit-learn and Keras autolog, Lightning's MLFlowLogger and transformers' MLflowCallback
+    log from a process of their own; each run ends FINISHED, and its params and the points of one
+    metric, as the framework itself saw them, read back equal through MLflow's client,
+    Runstream's query engine, the CLI and the UI's API."""
+    logged = run_worker(env, f"fw-{uuid.uuid4().hex[:8]}", str(tmp_path / "fw"), script=FRAMEWORKS)
+    assert sorted(logged) == ["keras", "lightning", "sklearn", "transformers"]
     for name in ("RUNSTREAM_STORE", "RUNSTREAM_S3_ENDPOINT", "RUNSTREAM_TOPIC_PREFIX"):
         if name in env:
             monkeypatch.setenv(name, env[name])
     client = MlflowClient(env["MLFLOW_TRACKING_URI"])
-    light_run, hf_run = client.get_run(lightning["run_id"]), client.get_run(hf["run_id"])
-    assert (light_run.info.status, hf_run.info.status) == ("FINISHED", "FINISHED")
-    assert {k: light_run.data.params[k] for k in ("lr", "hidden")} == {"lr": "0.05", "hidden": "4"}
-    assert {
-        k: hf_run.data.params[k] for k in ("num_train_epochs", "learning_rate", "hidden_size")
-    } == {
-        "num_train_epochs": "2",
-        "learning_rate": "0.001",
-        "hidden_size": "8",
-    }
-    # the logger logs the last checkpoint under its stem ("epoch=1-step=16")
-    (logged,) = client.list_artifacts(lightning["run_id"])
-    assert logged.is_dir and logged.path == "epoch=1-step=16"
-    folder = client.download_artifacts(lightning["run_id"], logged.path, str(tmp_path / "dl"))
-    (ckpt,) = Path(folder).glob("*.ckpt")
-    state = torch.load(ckpt, weights_only=False)["state_dict"]
-    assert sorted(state) == ["layer.bias", "layer.weight"]
+    cli = [str(Path(sys.executable).parent / "runstream")]
+    cli_env = {**env, "RUNSTREAM_TRACKING_URI": str(settings.tracking_uri)}
 
-    cli = Path(sys.executable).parent / "runstream"
+    def shown(*args: str) -> Any:
+        done = subprocess.run(
+            [*cli, *args, "--output", "json"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=True,
+            env=cli_env,
+        )
+        return json.loads(done.stdout)
+
     with QueryEngine.from_settings(settings) as engine:
         app = create_app(Backend.from_settings(settings))
         with TestClient(app, base_url="http://127.0.0.1") as http:
-            for (run_id, key), points in expected.items():
+            for framework, truth in logged.items():
+                assert isinstance(truth, dict)
+                run_id, key, params = truth["run_id"], truth["key"], truth["params"]
+                points = {int(step): value for step, value in truth["points"].items()}
+                run = client.get_run(run_id)
+                (listed,) = shown(
+                    "runs", f"run_id = '{run_id}'", "--columns", "run_id,status,params"
+                )
+                ui_run = http.get(f"/api/runs/{run_id}").json()
+                assert run.info.status == listed["status"] == ui_run["status"] == "FINISHED"
+                for seen in (run.data.params, engine.get_run(run_id).params, listed["params"]):
+                    assert {k: seen[k] for k in params} == params, framework
                 by_mlflow = {m.step: m.value for m in client.get_metric_history(run_id, key)}
                 table = engine.get_metric_history(run_id, key)
                 by_engine = dict(
                     zip(table["step"].to_pylist(), table["value"].to_pylist(), strict=True)
                 )
-                shown = subprocess.run(
-                    [str(cli), "history", run_id, key, "--output", "json"],
-                    capture_output=True,
-                    text=True,
-                    timeout=120,
-                    check=True,
-                    env={**env, "RUNSTREAM_TRACKING_URI": str(settings.tracking_uri)},
-                )
-                by_cli = {row["step"]: row["value"] for row in json.loads(shown.stdout)}
+                by_cli = {row["step"]: row["value"] for row in shown("history", run_id, key)}
                 served = http.get("/api/history", params={"run": run_id, "key": key}).json()
                 by_ui = dict(zip(served["step"], served["value"], strict=True))
                 for reader in (by_mlflow, by_engine, by_cli, by_ui):
-                    assert reader == pytest.approx(points, rel=1e-6), (run_id, key)
+                    assert reader == pytest.approx(points, rel=1e-6), (framework, key)
+
+    # Lightning (log_model=True) logs the last checkpoint under its stem, as an artifact.
+    lightning_run = logged["lightning"]
+    assert isinstance(lightning_run, dict)
+    (checkpoint,) = client.list_artifacts(lightning_run["run_id"])
+    assert checkpoint.is_dir and checkpoint.path == "epoch=1-step=16"
+    folder = client.download_artifacts(lightning_run["run_id"], checkpoint.path, str(tmp_path))
+    (ckpt,) = Path(folder).glob("*.ckpt")
+    state = torch.load(ckpt, weights_only=False)["state_dict"]
+    assert sorted(state) == ["layer.bias", "layer.weight"]
 
 
 @pytest.mark.integration
-def test_lightning_and_transformers_on_runstream_kafka(
+def test_framework_integrations_on_runstream_kafka(
     kafka_settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     check_frameworks(kafka_env(kafka_settings, tmp_path), kafka_settings, tmp_path, monkeypatch)
 
 
-def test_lightning_and_transformers_on_runstream_file(
+def test_framework_integrations_on_runstream_file(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     env, settings = file_env(tmp_path)
