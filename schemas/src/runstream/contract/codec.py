@@ -116,7 +116,7 @@ class Codec:
         full_name = f"{raw.get('namespace', '')}.{raw['name']}".lstrip(".")
         for version in versions.all_versions():
             if f"{version.raw.get('namespace', '')}.{version.raw['name']}" == full_name:
-                entry = (version.name, parse_schema(raw, _write_hint=False))
+                entry = (version.name, parse_schema(raw))  # marked parsed: read as is
                 self._confluent[schema_id] = entry
                 return entry
         raise DecodeError(

@@ -159,7 +159,7 @@ def _layout() -> _Layout | None:
         items.append(kind["items"])
     if dict(zip(names, items, strict=True)) != _ITEMS:
         return None
-    head = parse_schema({**schema.raw, "fields": fields[:-1]}, _write_hint=False)
+    head = parse_schema({**schema.raw, "fields": fields[:-1]})  # marked parsed: read as is
     return _Layout(schema.fingerprint, head, tuple(items), names)
 
 

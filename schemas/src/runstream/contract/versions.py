@@ -29,14 +29,17 @@ class SchemaVersion:
     name: str
     version: int
     fingerprint: bytes  # CRC-64-AVRO of the parsing canonical form, little-endian, 8 bytes
-    parsed: Any  # fastavro's parsed schema
+    parsed: Any  # fastavro's parsed schema, marked parsed (readers and writers use it as is)
     raw: Any  # the JSON as written in the .avsc
 
 
 def _load(name: str, version: int, text: str) -> SchemaVersion:
     raw = json.loads(text)
-    parsed = parse_schema(raw, _write_hint=False)
-    canonical = to_parsing_canonical_form(parsed)
+    # fastavro's schemaless_reader and schemaless_writer parse the schema they are given on
+    # every call unless it carries the parsed marker (_write_hint): unmarked, the event batch
+    # schema was parsed again for each message, most of the cost of a decode or an encode.
+    parsed = parse_schema(raw)
+    canonical = to_parsing_canonical_form(parse_schema(raw, _write_hint=False))
     # fastavro's hex is already the little-endian byte order the single-object spec stores
     # (CRC-64-AVRO of "null" is 0x63dd24e7cc258f8a; fastavro gives "8a8f25cce724dd63").
     return SchemaVersion(

@@ -143,6 +143,9 @@ def create_app(
         processing_guarantee="at_least_once",
         broker_commit_every=10_000,
         broker_commit_interval=1.0,
+        # Each chunk sends a state per changed run (and as many changelog records): let the
+        # producer gather them into a few requests instead of one write per message.
+        producer_linger=0.05,
         stream_buffer_maxsize=max(4096, options.chunk * 2),
         consumer_auto_offset_reset="earliest",
         broker_session_timeout=options.session_timeout,

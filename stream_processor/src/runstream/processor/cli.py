@@ -82,6 +82,10 @@ def processor(
         config={"cleanup.policy": "compact"},
     )
     worker = Worker(app, loglevel=loglevel, quiet=True, redirect_stdouts=False)
+    # faust's start-up spinner sets the root logger to DEBUG (to spin on every record) when
+    # the level is WARNING or above: every debug call of faust and aiokafka (one per message
+    # sent) then built a record. Without it the root logger keeps the level asked for.
+    worker.spinner = None
     worker.execute_from_commandline()
 
 
