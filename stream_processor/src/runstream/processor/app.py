@@ -152,6 +152,7 @@ def create_app(
         broker_heartbeat_interval=max(1.0, options.session_timeout / 4),
         broker_credentials=broker_credentials(settings.kafka),
     )
+    _flush_completely(app.producer)
     raw: dict[str, Any] = {
         "key_type": bytes,
         "value_type": bytes,
@@ -205,6 +206,27 @@ RESCAN_SECONDS = 300.0
 """How often each assigned partition's table is scanned again for open runs."""
 SCAN_STEP = 200
 """States decoded by a scan between two turns of the event loop."""
+
+
+def _flush_completely(producer: Any) -> None:
+    """Make ``producer``'s flush hand every buffered message to Kafka before it returns.
+
+    The table's changelog writes wait in faust's producer buffer, and faust flushes that
+    buffer before committing offsets (periodically and at a rebalance), but its flush returns
+    as soon as 0.1 s pass without a message leaving the buffer: on a busy event loop (a
+    chunk being folded, a loaded machine) or while a partition has no leader (a broker just
+    died), offsets were committed with changelog writes of the events they cover still
+    buffered. The next worker to restore the table (after a kill or a rebalance) then
+    resumed after those events with a stale state, for good. Now the flush waits until the
+    buffer is empty; the commit waits with it.
+    """
+    buffer = producer.buffer
+
+    async def flush() -> None:
+        while buffer.size:
+            await buffer.flush_atmost(None)  # stops after 0.1 s without progress
+
+    buffer.flush = flush
 
 
 def _check_interval(lease: float) -> float:
