@@ -39,7 +39,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -74,7 +74,8 @@ from runstream.query.store import (
     store_dataset,
     watermarks,
 )
-from runstream.query.tail import EventLog, Tail, event_log, filter_key
+from runstream.query.stored import stored_states
+from runstream.query.tail import EventLog, Tail, committed_start, event_log, filter_key
 
 logger = logging.getLogger(__name__)
 
@@ -127,6 +128,9 @@ class QueryEngine:
             store (otherwise a run's points are checked when the run is queried).
         run_lease: seconds without an event after which an open run that sends heartbeats
             is shown CRASHED (:mod:`runstream.contract.liveness`).
+        tail_start: where the tail starts, per partition (asked at the first refresh; see
+            :func:`runstream.query.tail.committed_start`); the states below come from the
+            store (:func:`runstream.query.stored.stored_states`). None: the whole log.
     """
 
     def __init__(
@@ -139,13 +143,20 @@ class QueryEngine:
         cache_bytes: int = 1 << 30,
         tail_limit: int = 2_000_000,
         run_lease: float = DEFAULT_RUN_LEASE,
+        tail_start: Callable[[], Mapping[int, int]] | None = None,
     ) -> None:
         self._tail_limit = tail_limit
         self._lease_us = liveness.lease_us(run_lease)
         self._fs = fs
         self._root = root.rstrip("/")
         self._cache = PointCache(fs, self._root, cache_bytes)
-        self._tail = Tail(log, codec)
+        codec = codec or Codec()
+        self._tail = Tail(
+            log,
+            codec,
+            start=tail_start,
+            base=None if tail_start is None else lambda: stored_states(fs, self._root, codec),
+        )
         self._db = duckdb.connect(
             config={"enable_external_access": False, "lock_configuration": True}
         )
@@ -160,7 +171,13 @@ class QueryEngine:
             ConfigError: the store cannot be opened.
         """
         fs, root = open_store(settings)
-        return cls(event_log(settings), fs, root, run_lease=settings.run_lease)
+        return cls(
+            event_log(settings),
+            fs,
+            root,
+            run_lease=settings.run_lease,
+            tail_start=lambda: committed_start(settings),
+        )
 
     def __enter__(self) -> QueryEngine:
         return self
@@ -180,13 +197,14 @@ class QueryEngine:
             self._local.cursor = cursor
         return cursor
 
-    def refresh(self) -> int:
-        """Read what the event log got since the last call; return how many records.
+    def refresh(self, run_id: str | None = None) -> int:
+        """Read what the event log got since the last call (only the partitions that can
+        hold the events of ``run_id``, when given and known); return how many records.
 
         Raises:
             SourceError, LocalLogError: the log cannot be read.
         """
-        count = self._tail.refresh()
+        count = self._tail.refresh(None if run_id is None else self._tail.partitions_of(run_id))
         if self._tail.size() > self._tail_limit:
             self._prune_tail()
         return count
@@ -375,7 +393,7 @@ class QueryEngine:
             isinstance(max_points, bool) or not isinstance(max_points, int) or max_points < 1
         ):
             raise QueryError(f"max_points must be a positive int, not {max_points!r}")
-        self.refresh()
+        self.refresh(run_id)
         try:
             return self._history(run_id, key, start_step, end_step, max_points)
         except FileNotFoundError as error:  # a merge replaced a listed file: list again
