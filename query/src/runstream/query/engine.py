@@ -199,12 +199,17 @@ class QueryEngine:
 
     def refresh(self, run_id: str | None = None) -> int:
         """Read what the event log got since the last call (only the partitions that can
-        hold the events of ``run_id``, when given and known); return how many records.
+        hold the events of ``run_id``, when given and known: its key's partition, those its
+        files and the tail saw it in); return how many records.
 
         Raises:
             SourceError, LocalLogError: the log cannot be read.
         """
-        count = self._tail.refresh(None if run_id is None else self._tail.partitions_of(run_id))
+        partitions = None if run_id is None else self._tail.partitions_of(run_id)
+        if partitions is not None and run_id is not None:  # and wherever its files came from
+            files = run_files(self._fs, self._root, check_run_id(run_id))
+            partitions = partitions | {file.partition for file in files}
+        count = self._tail.refresh(partitions)
         if self._tail.size() > self._tail_limit:
             self._prune_tail()
         return count

@@ -251,6 +251,7 @@ class Tail:
         self._start_at: dict[int, int] = {}
         self._states: dict[str, RunState] = {}
         self._points: dict[str, _RunPoints] = {}
+        self._seen: dict[str, frozenset[int]] = {}  # partitions each run was read from
         self._skipped = 0
         self._read_records = 0
 
@@ -305,6 +306,9 @@ class Tail:
             return
         batch, arrays = read
         producer = batch.producer.id
+        seen = self._seen.get(batch.run_id, frozenset())
+        if record.partition not in seen:
+            self._seen[batch.run_id] = seen | {record.partition}
         try:  # registers are maxima: a batch applied in part still leaves a valid state
             state = apply_batch(self._states.get(batch.run_id), batch)
             self._states[batch.run_id] = apply_arrays(
@@ -357,7 +361,11 @@ class Tail:
             SourceError: the log cannot be asked.
         """
         partitions_of = getattr(self._log, "partitions_of", None)
-        return None if partitions_of is None else partitions_of(run_id)
+        keyed = None if partitions_of is None else partitions_of(run_id)
+        if keyed is None:
+            return None
+        with self._lock:
+            return keyed | self._seen.get(run_id, frozenset())
 
     def positions(self) -> dict[int, int]:
         """Per partition read so far, the next offset to read."""
