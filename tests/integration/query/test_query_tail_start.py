@@ -182,7 +182,9 @@ def test_a_new_engine_reads_only_past_the_committed_offsets(stack_env: Any) -> N
     small = run_batches("small-run", 40, 10, end=False)  # under the threshold: held
     sent = stack_env.produce(big + small)
     compact(stack_env, max_points=500)
-    late = stack_env.produce([points_batch("big-run", big[0].producer, 10_000, range(3_000, 3_100))])
+    late = stack_env.produce(
+        [points_batch("big-run", big[0].producer, 10_000, range(3_000, 3_100))]
+    )
     topic, group = stack_env.topics.events, stack_env.topics.compactor_group
     commits = committed(stack_env.settings, topic, group)
     assert commits, "the compactor committed nothing"
