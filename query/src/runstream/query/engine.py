@@ -13,8 +13,10 @@ Views (registered on each thread's cursor, fresh at every call):
 
 Run states come from folding the event log with the reducer (not from the compacted runs
 topic): the answer then includes the event logged a second ago, needs no stream processor to
-be running, and the embedded mode (local log files) uses the same code. The fold is
-incremental: each call reads only the records appended since the previous one.
+be running, and the embedded mode (local log files) uses the same code. An engine from
+:meth:`QueryEngine.from_settings` reads the log only from where the compactor committed
+(docs/query-tail.md): the states below come from the store's snapshots and rollups. The fold
+is incremental: each call reads only the records appended since the previous one.
 
 Parquet is read by pyarrow over the store's fsspec filesystem (s3fs), never by a DuckDB
 extension: measured faster than DuckDB reading through s3fs registered as its filesystem
