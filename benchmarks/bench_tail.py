@@ -156,8 +156,19 @@ def _status(field: str) -> int:
 
 def measure(prefix: str, mode: str, run: str, old_tail: str) -> dict[str, float]:
     done = subprocess.run(
-        [sys.executable, __file__, "--child", "--prefix", prefix, "--mode", mode, "--run", run]
-        + ["--old-tail", old_tail],
+        [
+            sys.executable,
+            __file__,
+            "--child",
+            "--prefix",
+            prefix,
+            "--mode",
+            mode,
+            "--run",
+            run,
+            "--old-tail",
+            old_tail,
+        ],
         capture_output=True,
         text=True,
         check=False,
@@ -198,7 +209,9 @@ def main() -> None:
         began = time.perf_counter()
         produce(settings, runs)
         compact(settings)
-        print(f"log of {size:,} points written and compacted in {time.perf_counter() - began:.0f} s")
+        print(
+            f"log of {size:,} points written and compacted in {time.perf_counter() - began:.0f} s"
+        )
         results = [measure(prefix, "new", "asked", args.old_tail) for _ in range(args.repeat)]
         assert all(r["rows"] == 1_000 for r in results)
         times = [r["s"] for r in results]

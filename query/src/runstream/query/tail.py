@@ -361,7 +361,7 @@ class Tail:
             SourceError: the log cannot be asked.
         """
         partitions_of = getattr(self._log, "partitions_of", None)
-        keyed = None if partitions_of is None else partitions_of(run_id)
+        keyed: frozenset[int] | None = None if partitions_of is None else partitions_of(run_id)
         if keyed is None:
             return None
         with self._lock:
