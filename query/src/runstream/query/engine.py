@@ -207,6 +207,12 @@ class QueryEngine:
         Raises:
             SourceError, LocalLogError: the log cannot be read.
         """
+        return self._refresh_run(run_id)[0]
+
+    def _refresh_run(self, run_id: str | None) -> tuple[int, list[MetricFile] | None]:
+        """:meth:`refresh`, and the run's files when they were listed to choose the
+        partitions (listed before the read: the tail then holds whatever they lack)."""
+        files = None
         partitions = None if run_id is None else self._tail.partitions_of(run_id)
         if partitions is not None and run_id is not None:  # and wherever its files came from
             files = run_files(self._fs, self._root, check_run_id(run_id))
@@ -214,7 +220,7 @@ class QueryEngine:
         count = self._tail.refresh(partitions)
         if self._tail.size() > self._tail_limit:
             self._prune_tail()
-        return count
+        return count, files
 
     def _prune_tail(self) -> None:
         """Forget the tail points every run's files already hold (one store listing)."""
@@ -400,9 +406,9 @@ class QueryEngine:
             isinstance(max_points, bool) or not isinstance(max_points, int) or max_points < 1
         ):
             raise QueryError(f"max_points must be a positive int, not {max_points!r}")
-        self.refresh(run_id)
+        files = self._refresh_run(run_id)[1]
         try:
-            return self._history(run_id, key, start_step, end_step, max_points)
+            return self._history(run_id, key, start_step, end_step, max_points, files)
         except FileNotFoundError as error:  # a merge replaced a listed file: list again
             logger.debug("re-listing run %s after %r", run_id, error)
             return self._history(run_id, key, start_step, end_step, max_points)
@@ -414,10 +420,11 @@ class QueryEngine:
         start_step: int | None,
         end_step: int | None,
         max_points: int | None,
+        files: Sequence[MetricFile] | None = None,
     ) -> pa.Table:
         if max_points is not None:
-            return self._downsample(run_id, key, start_step, end_step, max_points)
-        table, increasing = self._run_points(run_id, key, start_step, end_step)
+            return self._downsample(run_id, key, start_step, end_step, max_points, files)
+        table, increasing = self._run_points(run_id, key, start_step, end_step, files)
         if increasing:  # the usual case: one writer, growing steps; nothing to sort or drop
             return table.select(["step", "timestamp", "value"]).cast(_HISTORY_SCHEMA)
         cursor = self._cursor()
@@ -434,8 +441,10 @@ class QueryEngine:
         start_step: int | None,
         end_step: int | None,
         max_points: int,
+        files: Sequence[MetricFile] | None = None,
     ) -> pa.Table:
-        files = run_files(self._fs, self._root, check_run_id(run_id))
+        if files is None:
+            files = run_files(self._fs, self._root, check_run_id(run_id))
         if _whole_blocks(start_step, end_step):
             rollups = self._rollups(run_id, key, files, start_step, end_step)
             lo, hi = _step_span(rollups)
