@@ -15,7 +15,7 @@ from runstream.compactor.worker import Compactor
 from runstream.contract.codec import Codec
 from runstream.core.deadletters import FILE_NAME, DeadLetterFile
 from runstream.core.filesystem import open_store
-from runstream.core.logsource import LocalLogSource, events_folder
+from runstream.core.logsource import COMPACTOR_GROUP, LocalLogSource, events_folder
 from runstream.core.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -32,7 +32,7 @@ class ProcessResult:
     dead_letters: int = 0
 
 
-def process(settings: Settings, group: str = "compactor") -> ProcessResult:
+def process(settings: Settings, group: str = COMPACTOR_GROUP) -> ProcessResult:
     """Fold the local log's new records into the store: metric Parquet files and run state
     snapshots, through the same compactor as the distributed mode. Returns when caught up.
 

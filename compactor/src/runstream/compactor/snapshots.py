@@ -11,8 +11,10 @@ content changes (``run.parquet`` on every write):
 The run id is the Hive partition (``run_id=...``) of the folder. The state is computed by
 the one reducer, :mod:`runstream.contract.state`, from every event but the metric points
 (their history is in the metric files; latest values are a query over it) and the
-heartbeats (they only say the run is alive, and would rewrite every open run's snapshot at
-every rotation; liveness is shown by the processor and the query layer).
+batches of heartbeats alone (they only say the run is alive, and would rewrite every open
+run's snapshot at every rotation; liveness is shown by the processor and the query layer).
+A heartbeat in a batch that changes the state anyway is folded: the run's first comes with
+its RunStarted, so the snapshot tells that the run sends heartbeats.
 
 The snapshot of a deleted run also removes the run's artifact objects
 (:func:`runstream.compactor.artifacts.delete_run_artifacts`).
@@ -89,7 +91,10 @@ class Snapshots:
 
     @staticmethod
     def apply(state: RunState | None, batch: EventBatch) -> RunState:
-        """``state`` with every event of ``batch`` but metric points and heartbeats folded in.
+        """``state`` with every event of ``batch`` but metric points folded in (the
+        heartbeats of a batch that :meth:`changes` the state too: the run's first one comes
+        with its RunStarted, so the snapshot says the run sends heartbeats, which the
+        query's liveness needs once its tail starts past that batch).
 
         Raises:
             StateError: ``state`` is another run's.
@@ -98,7 +103,7 @@ class Snapshots:
         if state is None:
             state = RunState(batch.run_id)
         for sequence, event in batch.numbered_events():
-            if not isinstance(event.payload, _UNFOLDED):
+            if not isinstance(event.payload, MetricLogged):
                 identity = EventId(producer, sequence)
                 state = apply(
                     state, batch.run_id, LogicalEvent(identity, event.time_us, event.payload)

@@ -23,6 +23,9 @@ logger = logging.getLogger(__name__)
 
 EVENTS_DIR = "events"
 POSITIONS_DIR = "positions"
+COMPACTOR_GROUP = "compactor"
+"""The group name of the embedded compactor (``runstream process``): its positions are
+``<tracking folder>/positions/compactor.json``, where the query's tail starts."""
 
 
 class EmbeddedError(RunstreamError):
@@ -36,6 +39,27 @@ def events_folder(settings: Settings) -> Path:
         ConfigError: the tracking URI is not file://.
     """
     return settings.tracking_uri.path / EVENTS_DIR
+
+
+def positions_file(folder: Path, group: str) -> Path:
+    """The file holding the committed positions of ``group`` over the log folder ``folder``."""
+    return folder.parent / POSITIONS_DIR / f"{group}.json"
+
+
+def read_positions(path: Path) -> dict[int, int]:
+    """The positions (file number -> next record index) committed in ``path`` ({} when it
+    does not exist).
+
+    Raises:
+        EmbeddedError: the file cannot be read or is not a positions file.
+    """
+    try:
+        raw = json.loads(path.read_text("utf-8"))
+        return {int(number): int(offset) for number, offset in raw.items()}
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError, AttributeError) as error:
+        raise EmbeddedError(f"cannot read positions {path}: {error}") from error
 
 
 class LocalLogSource:
@@ -52,19 +76,13 @@ class LocalLogSource:
 
     def __init__(self, folder: Path, group: str) -> None:
         self.folder = folder
-        self._positions_file = folder.parent / POSITIONS_DIR / f"{group}.json"
+        self._positions_file = positions_file(folder, group)
         self._committed = self._load()
         self._read: dict[int, int] = dict(self._committed)
         self._pending: Iterator[Record] | None = None
 
     def _load(self) -> dict[int, int]:
-        try:
-            raw = json.loads(self._positions_file.read_text("utf-8"))
-        except FileNotFoundError:
-            return {}
-        except (OSError, ValueError) as error:
-            raise EmbeddedError(f"cannot read positions {self._positions_file}: {error}") from error
-        return {int(number): int(offset) for number, offset in raw.items()}
+        return read_positions(self._positions_file)
 
     def poll(self, max_records: int, timeout: float) -> list[Record]:
         """Up to ``max_records`` records after the last read ones; [] when none are new.

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -176,9 +176,11 @@ class TopicReader:
             )
         )
 
-    def read(self, start: Mapping[int, int] | None = None) -> Iterator[Record]:
+    def read(
+        self, start: Mapping[int, int] | None = None, partitions: Collection[int] | None = None
+    ) -> Iterator[Record]:
         """Records from ``start`` (partition -> next offset; others from the beginning) up to
-        the end offsets seen when called.
+        the end offsets seen when called; of ``partitions`` only, when given.
 
         Raises:
             SourceError: the topic does not exist, or the end is not reached in time.
@@ -187,7 +189,9 @@ class TopicReader:
         try:
             ends = self.end_offsets()
             wanted = {
-                p: high for p, (low, high) in ends.items() if high > max(start.get(p, low), low)
+                p: high
+                for p, (low, high) in ends.items()
+                if high > max(start.get(p, low), low) and (partitions is None or p in partitions)
             }
             if not wanted:
                 return
@@ -261,6 +265,29 @@ class TopicReader:
 
     def __repr__(self) -> str:
         return f"TopicReader({self.topic!r})"
+
+
+def committed_offsets(
+    settings: Settings, topic: str, group: str, timeout: float = 30.0
+) -> dict[int, int]:
+    """Partition -> the next offset consumer group ``group`` has committed on ``topic``
+    (partitions it never committed are left out). Asks the group coordinator; joins nothing.
+
+    Raises:
+        SourceError: the topic does not exist, or the broker does not answer in time.
+    """
+    consumer = Consumer(settings.kafka_config(**{"group.id": group, "enable.auto.commit": False}))
+    try:
+        metadata = consumer.list_topics(topic, timeout=timeout).topics.get(topic)
+        if metadata is None or metadata.error is not None:
+            raise SourceError(f"topic {topic} does not exist or cannot be read")
+        wanted = [TopicPartition(topic, p) for p in metadata.partitions]
+        committed = consumer.committed(wanted, timeout=timeout)
+    except KafkaException as error:
+        raise SourceError(f"committed offsets of {group} on {topic}: {error}") from error
+    finally:
+        consumer.close()
+    return {tp.partition: tp.offset for tp in committed if tp.offset >= 0 and tp.error is None}
 
 
 def read_topic(

@@ -13,8 +13,10 @@ Views (registered on each thread's cursor, fresh at every call):
 
 Run states come from folding the event log with the reducer (not from the compacted runs
 topic): the answer then includes the event logged a second ago, needs no stream processor to
-be running, and the embedded mode (local log files) uses the same code. The fold is
-incremental: each call reads only the records appended since the previous one.
+be running, and the embedded mode (local log files) uses the same code. An engine from
+:meth:`QueryEngine.from_settings` reads the log only from where the compactor committed
+(docs/query-tail.md): the states below come from the store's snapshots and rollups. The fold
+is incremental: each call reads only the records appended since the previous one.
 
 Parquet is read by pyarrow over the store's fsspec filesystem (s3fs), never by a DuckDB
 extension: measured faster than DuckDB reading through s3fs registered as its filesystem
@@ -39,7 +41,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -74,7 +76,8 @@ from runstream.query.store import (
     store_dataset,
     watermarks,
 )
-from runstream.query.tail import EventLog, Tail, event_log, filter_key
+from runstream.query.stored import stored_states
+from runstream.query.tail import EventLog, Tail, committed_start, event_log, filter_key
 
 logger = logging.getLogger(__name__)
 
@@ -127,6 +130,9 @@ class QueryEngine:
             store (otherwise a run's points are checked when the run is queried).
         run_lease: seconds without an event after which an open run that sends heartbeats
             is shown CRASHED (:mod:`runstream.contract.liveness`).
+        tail_start: where the tail starts, per partition (asked at the first refresh; see
+            :func:`runstream.query.tail.committed_start`); the states below come from the
+            store (:func:`runstream.query.stored.stored_states`). None: the whole log.
     """
 
     def __init__(
@@ -139,13 +145,20 @@ class QueryEngine:
         cache_bytes: int = 1 << 30,
         tail_limit: int = 2_000_000,
         run_lease: float = DEFAULT_RUN_LEASE,
+        tail_start: Callable[[], Mapping[int, int]] | None = None,
     ) -> None:
         self._tail_limit = tail_limit
         self._lease_us = liveness.lease_us(run_lease)
         self._fs = fs
         self._root = root.rstrip("/")
         self._cache = PointCache(fs, self._root, cache_bytes)
-        self._tail = Tail(log, codec)
+        codec = codec or Codec()
+        self._tail = Tail(
+            log,
+            codec,
+            start=tail_start,
+            base=None if tail_start is None else lambda: stored_states(fs, self._root, codec),
+        )
         self._db = duckdb.connect(
             config={"enable_external_access": False, "lock_configuration": True}
         )
@@ -160,7 +173,13 @@ class QueryEngine:
             ConfigError: the store cannot be opened.
         """
         fs, root = open_store(settings)
-        return cls(event_log(settings), fs, root, run_lease=settings.run_lease)
+        return cls(
+            event_log(settings),
+            fs,
+            root,
+            run_lease=settings.run_lease,
+            tail_start=lambda: committed_start(settings),
+        )
 
     def __enter__(self) -> QueryEngine:
         return self
@@ -180,16 +199,28 @@ class QueryEngine:
             self._local.cursor = cursor
         return cursor
 
-    def refresh(self) -> int:
-        """Read what the event log got since the last call; return how many records.
+    def refresh(self, run_id: str | None = None) -> int:
+        """Read what the event log got since the last call (only the partitions that can
+        hold the events of ``run_id``, when given and known: its key's partition, those its
+        files and the tail saw it in); return how many records.
 
         Raises:
             SourceError, LocalLogError: the log cannot be read.
         """
-        count = self._tail.refresh()
+        return self._refresh_run(run_id)[0]
+
+    def _refresh_run(self, run_id: str | None) -> tuple[int, list[MetricFile] | None]:
+        """:meth:`refresh`, and the run's files when they were listed to choose the
+        partitions (listed before the read: the tail then holds whatever they lack)."""
+        files = None
+        partitions = None if run_id is None else self._tail.partitions_of(run_id)
+        if partitions is not None and run_id is not None:  # and wherever its files came from
+            files = run_files(self._fs, self._root, check_run_id(run_id))
+            partitions = partitions | {file.partition for file in files}
+        count = self._tail.refresh(partitions)
         if self._tail.size() > self._tail_limit:
             self._prune_tail()
-        return count
+        return count, files
 
     def _prune_tail(self) -> None:
         """Forget the tail points every run's files already hold (one store listing)."""
@@ -375,9 +406,9 @@ class QueryEngine:
             isinstance(max_points, bool) or not isinstance(max_points, int) or max_points < 1
         ):
             raise QueryError(f"max_points must be a positive int, not {max_points!r}")
-        self.refresh()
+        files = self._refresh_run(run_id)[1]
         try:
-            return self._history(run_id, key, start_step, end_step, max_points)
+            return self._history(run_id, key, start_step, end_step, max_points, files)
         except FileNotFoundError as error:  # a merge replaced a listed file: list again
             logger.debug("re-listing run %s after %r", run_id, error)
             return self._history(run_id, key, start_step, end_step, max_points)
@@ -389,10 +420,11 @@ class QueryEngine:
         start_step: int | None,
         end_step: int | None,
         max_points: int | None,
+        files: Sequence[MetricFile] | None = None,
     ) -> pa.Table:
         if max_points is not None:
-            return self._downsample(run_id, key, start_step, end_step, max_points)
-        table, increasing = self._run_points(run_id, key, start_step, end_step)
+            return self._downsample(run_id, key, start_step, end_step, max_points, files)
+        table, increasing = self._run_points(run_id, key, start_step, end_step, files)
         if increasing:  # the usual case: one writer, growing steps; nothing to sort or drop
             return table.select(["step", "timestamp", "value"]).cast(_HISTORY_SCHEMA)
         cursor = self._cursor()
@@ -409,8 +441,10 @@ class QueryEngine:
         start_step: int | None,
         end_step: int | None,
         max_points: int,
+        files: Sequence[MetricFile] | None = None,
     ) -> pa.Table:
-        files = run_files(self._fs, self._root, check_run_id(run_id))
+        if files is None:
+            files = run_files(self._fs, self._root, check_run_id(run_id))
         if _whole_blocks(start_step, end_step):
             rollups = self._rollups(run_id, key, files, start_step, end_step)
             lo, hi = _step_span(rollups)

@@ -16,22 +16,30 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterator, Mapping
+import zlib
+from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
 import numpy as np
+import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from runstream.contract import Codec, EventBatch, MetricLogged
-from runstream.contract.deadletter import DeadLetter, read_message
-from runstream.contract.state import RunState, apply_batch
+from runstream.contract.columns import MetricArrays, apply_arrays, read_checked
+from runstream.contract.deadletter import DeadLetter
+from runstream.contract.state import RunState, apply_batch, merge
 from runstream.core.locallog import read_log
-from runstream.core.logsource import events_folder
+from runstream.core.logsource import (
+    COMPACTOR_GROUP,
+    events_folder,
+    positions_file,
+    read_positions,
+)
 from runstream.core.settings import Settings
-from runstream.core.source import Record, TopicReader
+from runstream.core.source import Record, TopicReader, committed_offsets
 from runstream.core.topics import Topics
 
 logger = logging.getLogger(__name__)
@@ -55,9 +63,11 @@ since a local log's file number is 63 bits)."""
 class EventLog(Protocol):
     """An event log read from given positions up to its current end."""
 
-    def read(self, start: Mapping[int, int]) -> Iterator[Record]:
+    def read(
+        self, start: Mapping[int, int], partitions: Collection[int] | None = None
+    ) -> Iterator[Record]:
         """Every record from ``start`` (partition -> next offset; others from the beginning)
-        up to the end seen when called."""
+        up to the end seen when called; of ``partitions`` only, when given."""
         ...
 
 
@@ -67,14 +77,32 @@ class KafkaEventLog:
     def __init__(self, settings: Settings, topic: str, timeout: float = 30.0) -> None:
         self.topic = topic
         self._reader = TopicReader(settings, topic, timeout)
+        self._partitioner = str(settings.kafka.get("partitioner", "consistent_random"))
+        self._count: int | None = None
 
-    def read(self, start: Mapping[int, int]) -> Iterator[Record]:
-        """Records of the topic from ``start`` to the end offsets seen when called.
+    def read(
+        self, start: Mapping[int, int], partitions: Collection[int] | None = None
+    ) -> Iterator[Record]:
+        """Records of the topic from ``start`` to the end offsets seen when called (of
+        ``partitions`` only, when given).
 
         Raises:
             SourceError: the topic does not exist, or the broker does not answer in time.
         """
-        return self._reader.read(start)
+        return self._reader.read(start, partitions)
+
+    def partitions_of(self, run_id: str) -> frozenset[int] | None:
+        """The partition holding the events of ``run_id`` (see :func:`key_partition`), or
+        None when it cannot be known (another partitioner is configured).
+
+        Raises:
+            SourceError: the topic does not exist, or the broker does not answer in time.
+        """
+        if self._partitioner not in _KEY_PARTITIONERS:
+            return None
+        if self._count is None:
+            self._count = len(self._reader.end_offsets())
+        return frozenset({key_partition(run_id.encode("utf-8"), self._count)})
 
     def close(self) -> None:
         """Close the consumer."""
@@ -94,19 +122,58 @@ def event_log(settings: Settings) -> EventLog:
     return EmptyEventLog()
 
 
+_KEY_PARTITIONERS = frozenset({"consistent_random", "consistent"})
+"""librdkafka's partitioners that put a keyed message in CRC-32(key) mod partitions (the
+default, ``consistent_random``, is what every Runstream producer uses unless
+``RUNSTREAM_KAFKA_PARTITIONER`` says otherwise)."""
+
+
+def key_partition(key: bytes, partitions: int) -> int:
+    """The partition librdkafka's default partitioner gives a message keyed ``key`` (the
+    producers key every batch by its run id): CRC-32 of the key modulo the partition count."""
+    return zlib.crc32(key) % partitions
+
+
+def committed_start(settings: Settings) -> dict[int, int]:
+    """Where the query's tail starts: per partition, the position the compactor has
+    committed (kafka://: its group's offsets; file://: the embedded compactor's positions
+    file); {} for noop://.
+
+    The compactor commits a partition only up to the first offset whose effect is not yet
+    in the store (a point in an open buffer, a state change not in the run's snapshot, a
+    write in flight): every record below is in a Parquet file and its run's snapshot.
+
+    Raises:
+        SourceError: the broker does not answer (or the topic does not exist).
+        EmbeddedError: the positions file cannot be read.
+    """
+    topics = Topics(settings.topic_prefix)
+    if settings.tracking_uri.scheme == "kafka":
+        return committed_offsets(settings, topics.events, topics.compactor_group)
+    if settings.tracking_uri.scheme == "file":
+        return read_positions(positions_file(events_folder(settings), COMPACTOR_GROUP))
+    return {}
+
+
 class LocalEventLog:
     """The embedded mode's log folder (Avro container files, one per writing process)."""
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
 
-    def read(self, start: Mapping[int, int]) -> Iterator[Record]:
-        """Records of every log file from ``start`` (file number -> next record index).
+    def read(
+        self, start: Mapping[int, int], partitions: Collection[int] | None = None
+    ) -> Iterator[Record]:
+        """Records of every log file from ``start`` (file number -> next record index); of
+        the files numbered in ``partitions`` only, when given.
 
         Raises:
             LocalLogError: the folder or a file cannot be read.
         """
-        return read_log(self.folder, start)
+        if partitions is None:
+            return read_log(self.folder, start)
+        wanted = frozenset(partitions)
+        return (r for r in read_log(self.folder, start) if r.partition in wanted)
 
     def __repr__(self) -> str:
         return f"LocalEventLog({str(self.folder)!r})"
@@ -115,7 +182,9 @@ class LocalEventLog:
 class EmptyEventLog:
     """No events (the no-op mode)."""
 
-    def read(self, start: Mapping[int, int]) -> Iterator[Record]:
+    def read(
+        self, start: Mapping[int, int], partitions: Collection[int] | None = None
+    ) -> Iterator[Record]:
         """Nothing."""
         return iter(())
 
@@ -142,36 +211,75 @@ class Tail:
 
     Thread-safe: :meth:`refresh` and the readers hold one lock.
 
+    With ``start`` the log is read per partition from the position it gives (the positions
+    the compactor has committed: every record below them is in the store, see
+    :func:`committed_start`) instead of the beginning; the states of what lies below come
+    from ``base`` (:func:`runstream.query.stored.stored_states`: the store's run snapshots
+    and its files' rollups), loaded once, when states are first asked for, and merged with
+    the fold of what was read (the reducer is idempotent: an event both in the store and
+    read again counts once). ``start`` is asked at the first refresh, ``base`` only after
+    it, so the store answers at least up to the positions.
+
     Args:
         log: where events come from.
         codec: the message codec (one is built when None).
+        start: partition -> first offset to read (None: every partition from the beginning).
+        base: the states of every run as the store holds them (needed with ``start``).
+
+    Raises:
+        ValueError: ``start`` is given without ``base``.
     """
 
-    def __init__(self, log: EventLog, codec: Codec | None = None) -> None:
+    def __init__(
+        self,
+        log: EventLog,
+        codec: Codec | None = None,
+        *,
+        start: Callable[[], Mapping[int, int]] | None = None,
+        base: Callable[[], Mapping[str, RunState]] | None = None,
+    ) -> None:
+        if start is not None and base is None:
+            raise ValueError("a tail that starts past the beginning needs the stored states")
         self._log = log
         self._codec = codec or Codec()
         self._lock = threading.Lock()
+        self._start = start
+        self._base = base
+        self._based = start is None  # whether self._states include what lies below the start
+        self._started = start is None
         self._next: dict[int, int] = {}
+        self._start_at: dict[int, int] = {}
         self._states: dict[str, RunState] = {}
         self._points: dict[str, _RunPoints] = {}
+        self._seen: dict[str, frozenset[int]] = {}  # partitions each run was read from
         self._skipped = 0
+        self._read_records = 0
 
-    def refresh(self) -> int:
-        """Read every record appended since the last refresh; return how many were read.
+    def refresh(self, partitions: Collection[int] | None = None) -> int:
+        """Read every record appended since the last refresh (of ``partitions`` only, when
+        given); return how many were read.
 
         Each record passes the readers' one check
-        (:func:`runstream.contract.deadletter.read_message`); a refused one is counted in
-        :attr:`skipped` and logged (the processor, or the embedded pipeline, dead-letters
-        it), never raised. What was read before a failure of the log itself is kept.
+        (:func:`runstream.contract.columns.read_checked`, the compactor's column decode); a
+        refused one is counted in :attr:`skipped` and logged (the processor, or the
+        embedded pipeline, dead-letters it), never raised. What was read before a failure
+        of the log itself is kept.
 
         Raises:
-            SourceError, LocalLogError: the log cannot be read.
+            SourceError, LocalLogError, EmbeddedError: the log (or the positions) cannot be read.
         """
         with self._lock:
+            if not self._started:
+                assert self._start is not None
+                self._next = {p: o for p, o in self._start().items() if o > 0}
+                self._start_at = dict(self._next)
+                self._started = True
+                self._based = not self._next  # nothing skipped: the fold is whole
+                logger.debug("tail of %r starts at %s", self._log, self._next)
             count = 0
-            pending: dict[str, list[tuple[Record, EventBatch]]] = {}
+            pending: dict[str, list[_Chunk]] = {}
             try:
-                for record in self._log.read(self._next):
+                for record in self._log.read(self._next, partitions):
                     count += 1
                     self._next[record.partition] = record.offset + 1
                     self._take(record, pending)
@@ -179,28 +287,39 @@ class Tail:
                         self._keep_points(pending)
             finally:  # keep the points of every record the positions have passed
                 self._keep_points(pending)
+                self._read_records += count
             return count
 
-    def _keep_points(self, pending: dict[str, list[tuple[Record, EventBatch]]]) -> None:
-        for run_id, batches in pending.items():
-            table = _points_table(batches)
+    def _keep_points(self, pending: dict[str, list[_Chunk]]) -> None:
+        for run_id, chunks in pending.items():
+            table = _points_table(chunks)
             if table.num_rows:
                 self._points.setdefault(run_id, _RunPoints()).tables.append(table)
         pending.clear()
 
-    def _take(self, record: Record, pending: dict[str, list[tuple[Record, EventBatch]]]) -> None:
-        read = read_message(
+    def _take(self, record: Record, pending: dict[str, list[_Chunk]]) -> None:
+        read = read_checked(
             self._codec, repr(self._log), record.partition, record.offset, record.key, record.value
         )
         if isinstance(read, DeadLetter):
             self._skip(read.partition, read.offset, f"{read.reason}: {read.message}")
             return
+        batch, arrays = read
+        producer = batch.producer.id
+        seen = self._seen.get(batch.run_id, frozenset())
+        if record.partition not in seen:
+            self._seen[batch.run_id] = seen | {record.partition}
         try:  # registers are maxima: a batch applied in part still leaves a valid state
-            self._states[read.run_id] = apply_batch(self._states.get(read.run_id), read)
+            state = apply_batch(self._states.get(batch.run_id), batch)
+            self._states[batch.run_id] = apply_arrays(
+                state, producer, batch.columns_first_sequence, arrays
+            )
         except Exception as error:  # a validated batch applies; never break a read on one
             self._skip(record.partition, record.offset, f"apply: {error!r}")
             return
-        pending.setdefault(read.run_id, []).append((record, read))
+        chunk = _chunk(record, batch, arrays)
+        if chunk is not None:
+            pending.setdefault(batch.run_id, []).append(chunk)
 
     def _skip(self, partition: int, offset: int, why: str) -> None:
         self._skipped += 1
@@ -209,9 +328,54 @@ class Tail:
         )
 
     def states(self) -> dict[str, RunState]:
-        """Every run's state (deleted runs included, with ``is_deleted``), by run id."""
+        """Every run's state (deleted runs included, with ``is_deleted``), by run id.
+
+        Raises:
+            StoreReadError: the stored states cannot be read (the first time only).
+        """
         with self._lock:
+            if not self._based and self._started:
+                self._merge_base()
             return dict(self._states)
+
+    def _merge_base(self) -> None:
+        """Fold the store's states (what lies below the start) into the states read."""
+        assert self._base is not None
+        stored = self._base()
+        for run_id, state in stored.items():
+            read = self._states.get(run_id)
+            self._states[run_id] = state if read is None else merge(state, read)
+        self._based = True
+        logger.debug("tail: %d stored states merged", len(stored))
+
+    def start(self) -> dict[int, int]:
+        """Per partition, the first offset read (partitions left out: from the beginning);
+        the start is taken at the first refresh."""
+        with self._lock:
+            return dict(self._start_at)
+
+    def partitions_of(self, run_id: str) -> frozenset[int] | None:
+        """The partitions of the log that can hold the events of ``run_id`` (None: any).
+
+        Raises:
+            SourceError: the log cannot be asked.
+        """
+        partitions_of = getattr(self._log, "partitions_of", None)
+        keyed: frozenset[int] | None = None if partitions_of is None else partitions_of(run_id)
+        if keyed is None:
+            return None
+        with self._lock:
+            return keyed | self._seen.get(run_id, frozenset())
+
+    def positions(self) -> dict[int, int]:
+        """Per partition read so far, the next offset to read."""
+        with self._lock:
+            return dict(self._next)
+
+    @property
+    def records_read(self) -> int:
+        """How many records this tail was handed by the log so far (all refreshes)."""
+        return self._read_records
 
     def size(self) -> int:
         """How many uncompacted points are held."""
@@ -256,44 +420,89 @@ class Tail:
         return self._skipped
 
 
-def _points_table(batches: list[tuple[Record, EventBatch]]) -> pa.Table:
-    keys: list[str] = []
-    steps: list[int] = []
-    timestamps: list[int] = []
-    values: list[float] = []
-    producers: list[str] = []
-    sequences: list[int] = []
-    partitions: list[int] = []
-    offsets: list[int] = []
-    for record, batch in batches:
-        producer = batch.producer.id
-        before = len(steps)
-        for sequence, event in batch.numbered_events():
-            point = event.payload
-            if isinstance(point, MetricLogged):
-                keys.append(point.key)
-                steps.append(point.step)
-                timestamps.append(point.timestamp)
-                values.append(point.value)
-                sequences.append(sequence)
-        columns = batch.metrics
-        if columns.steps:
-            names = columns.keys
-            keys.extend(names[i] for i in columns.key_index)
-            steps.extend(columns.steps)
-            timestamps.extend(columns.timestamps)
-            values.extend(columns.values)
-            first = batch.columns_first_sequence
-            sequences.extend(range(first, first + len(columns.steps)))
-        added = len(steps) - before
-        producers.extend([producer] * added)
-        partitions.extend([record.partition] * added)
-        offsets.extend([record.offset] * added)
+@dataclass(frozen=True, slots=True)
+class _Chunk:
+    """The metric points of one record, as columns (point events and column points)."""
+
+    keys: list[str]
+    key_index: npt.NDArray[np.int32]
+    steps: npt.NDArray[np.int64]
+    timestamps: npt.NDArray[np.int64]
+    values: npt.NDArray[np.float64]
+    producer: str
+    sequences: npt.NDArray[np.int64]
+    partition: int
+    offset: int
+
+
+def _chunk(record: Record, batch: EventBatch, arrays: MetricArrays) -> _Chunk | None:
+    """The points of one record (None if it has none)."""
+    keys = list(arrays.keys)
+    key_index = arrays.key_index.astype(np.int32, copy=False)
+    steps, timestamps, values = arrays.steps, arrays.timestamps, arrays.values
+    first = batch.columns_first_sequence
+    sequences = np.arange(first, first + len(arrays), dtype=np.int64)
+    events = [
+        (sequence, event.payload)
+        for sequence, event in batch.numbered_events()
+        if isinstance(event.payload, MetricLogged)
+    ]
+    if events:  # points logged one by one (rare): appended as columns
+        base = len(keys)
+        keys.extend(point.key for _, point in events)
+        key_index = np.concatenate([key_index, np.arange(base, len(keys), dtype=np.int32)])
+        steps = np.concatenate([steps, np.array([p.step for _, p in events], np.int64)])
+        timestamps = np.concatenate(
+            [timestamps, np.array([p.timestamp for _, p in events], np.int64)]
+        )
+        values = np.concatenate([values, np.array([p.value for _, p in events], np.float64)])
+        sequences = np.concatenate([sequences, np.array([s for s, _ in events], np.int64)])
+    if len(steps) == 0:
+        return None
+    return _Chunk(
+        keys,
+        key_index,
+        steps,
+        timestamps,
+        values,
+        batch.producer.id,
+        sequences,
+        record.partition,
+        record.offset,
+    )
+
+
+def _points_table(chunks: list[_Chunk]) -> pa.Table:
+    """One run's points of ``chunks`` as a :data:`TAIL_SCHEMA` table sorted by (key, step)."""
+    if not chunks:
+        return TAIL_SCHEMA.empty_table()
+    names: dict[str, int] = {}
+    codes = []
+    for chunk in chunks:
+        mapping = np.array([names.setdefault(key, len(names)) for key in chunk.keys], np.int32)
+        codes.append(mapping[chunk.key_index] if len(mapping) else chunk.key_index)
+    sizes = [len(chunk.steps) for chunk in chunks]
+    producers: dict[str, int] = {}
+    producer_codes = np.repeat(
+        np.array([producers.setdefault(c.producer, len(producers)) for c in chunks], np.int32),
+        sizes,
+    )
+    key_strings = pa.array(list(names), pa.string())
+    producer_strings = pa.array(list(producers), pa.string())
     table = pa.table(
-        [keys, steps, timestamps, values, producers, sequences, partitions, offsets],
+        [
+            key_strings.take(pa.array(np.concatenate(codes))),
+            pa.array(np.concatenate([c.steps for c in chunks])),
+            pa.array(np.concatenate([c.timestamps for c in chunks])),
+            pa.array(np.concatenate([c.values for c in chunks])),
+            producer_strings.take(pa.array(producer_codes)),
+            pa.array(np.concatenate([c.sequences for c in chunks])),
+            pa.array(np.repeat(np.array([c.partition for c in chunks], np.int64), sizes)),
+            pa.array(np.repeat(np.array([c.offset for c in chunks], np.int64), sizes)),
+        ],
         schema=TAIL_SCHEMA,
     )
-    return table.sort_by([("key", "ascending"), ("step", "ascending")]) if table.num_rows else table
+    return table.sort_by([("key", "ascending"), ("step", "ascending")])
 
 
 def filter_key(table: pa.Table, key: str) -> pa.Table:

@@ -28,6 +28,7 @@ from runstream.contract.codec import SINGLE_OBJECT_MAGIC, Codec
 from runstream.contract.deadletter import DeadLetter
 from runstream.contract.events import BATCH_SCHEMA, EventBatch, MetricColumns, decode_batch
 from runstream.contract.exceptions import DecodeError, InvalidEventError
+from runstream.contract.state import MetricSummary, RunState
 from runstream.contract.validation import validate_batch
 
 logger = logging.getLogger(__name__)
@@ -292,3 +293,52 @@ def _uniform_width(buffer: npt.NDArray[np.uint8], position: int, count: int) -> 
 def _unzigzag(values: npt.NDArray[np.uint64]) -> Int64Array:
     """Zigzag-decoded ``values``."""
     return (values >> np.uint64(1)).astype(np.int64) ^ -(values & np.uint64(1)).astype(np.int64)
+
+
+def apply_arrays(
+    state: RunState, producer: str, first_sequence: int, arrays: MetricArrays
+) -> RunState:
+    """Fold a batch's metric columns (given apart as ``arrays``, the points numbered from
+    ``first_sequence`` by ``producer``) into ``state`` and return it: the same result as
+    :func:`runstream.contract.state.apply_batch` folding those columns, computed with numpy
+    (per key one summary: the point of the greatest (step, timestamp, sequence), and the
+    min and max value, NaN left out unless every value of the key is NaN).
+
+    Raises:
+        IndexError: a key index is out of range (validate first).
+    """
+    count = len(arrays)
+    if count == 0:
+        return state
+    codes = arrays.key_index
+    steps, timestamps, values = arrays.steps, arrays.timestamps, arrays.values
+    index = np.arange(count, dtype=np.int64)
+    order = np.lexsort((index, timestamps, steps, codes))  # each key's best point last
+    sorted_codes = codes[order]
+    change = np.ones(count, bool)
+    change[1:] = sorted_codes[1:] != sorted_codes[:-1]
+    starts = np.flatnonzero(change)
+    last = order[np.append(starts[1:], count) - 1]
+    ordered_values = values[order]
+    lows = np.fmin.reduceat(ordered_values, starts)  # NaN only when every value is NaN
+    highs = np.fmax.reduceat(ordered_values, starts)
+    metrics = state.metrics
+    for at, code in enumerate(sorted_codes[starts].tolist()):
+        point = int(last[at])
+        low, high = float(lows[at]), float(highs[at])
+        summary = MetricSummary(
+            float(values[point]),
+            int(steps[point]),
+            int(timestamps[point]),
+            producer,
+            first_sequence + point,
+            0.0 if low == 0.0 else low,  # +0.0: the sign of zero never depends on order
+            0.0 if high == 0.0 else high,
+        )
+        key = arrays.keys[code]
+        current = metrics.get(key)
+        if current is None:
+            metrics[key] = summary
+        else:
+            current.absorb(summary)
+    return state
