@@ -191,7 +191,7 @@ class QueryEngine:
             SourceError, LocalLogError: the log cannot be read.
         """
         count = self._tail.refresh()
-        if self._tail.size() > self._tail_limit:
+        if count and self._tail.size() > self._tail_limit:  # no new record: no new point
             self._prune_tail()
         return count
 

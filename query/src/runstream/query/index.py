@@ -132,6 +132,7 @@ class RunIndex:
         self._indexed: dict[str, RunState] = {}
         self._wide: dict[str, dict[str, RunState]] = {name: {} for name in _TABLES}
         self._had_wide = {name: False for name in _TABLES}
+        self._fingerprint: tuple[int, int] = (0, 0)
         # one thread: a search is a few milliseconds, less than handing work to a second one
         self._db = duckdb.connect(
             config={"enable_external_access": False, "threads": 1, "lock_configuration": True}
@@ -189,12 +190,20 @@ class RunIndex:
     def _update(self, states: Mapping[str, RunState], changed: Collection[str]) -> None:
         indexed = self._indexed
         stale = {run_id for run_id in changed if run_id in states or run_id in indexed}
-        stale.update(run_id for run_id, state in states.items() if indexed.get(run_id) is not state)
-        stale.update(run_id for run_id in indexed if run_id not in states)
+        # Another object, a new run or one gone changes the sum of the states' addresses (the
+        # index holds every state it indexed: no address is reused while it does), or their
+        # count: only then is each run's state compared.
+        fingerprint = (len(states), sum(map(id, states.values())))
+        if fingerprint != self._fingerprint:
+            known = indexed.get
+            stale.update([run_id for run_id, state in states.items() if known(run_id) is not state])
+            stale.update(run_id for run_id in indexed if run_id not in states)
         stale = {run_id for run_id in stale if not is_entity_stream(run_id)}
         if not stale:
+            self._fingerprint = fingerprint
             return
-        if len(stale) * 2 > len(indexed):  # most runs: build everything anew
+        rebuild = len(stale) * 2 > len(indexed)
+        if rebuild:  # most runs: build everything anew
             for table in ("run", *_TABLES):
                 self._db.execute(f"DELETE FROM {table}_rows")
             indexed.clear()
@@ -217,10 +226,13 @@ class RunIndex:
         for name, table in self._rows(fresh).items():
             if table.num_rows:
                 self._db.register("_fresh", table)
-                self._db.execute(f"INSERT INTO {name}_rows SELECT * FROM _fresh")
+                # a whole build sorted by key: a filter on one key skips most row groups
+                by_key = " ORDER BY key" if rebuild and name != "run" else ""
+                self._db.execute(f"INSERT INTO {name}_rows SELECT * FROM _fresh{by_key}")
                 self._db.unregister("_fresh")
         for state in fresh:
             indexed[state.run_id] = state
+        self._fingerprint = fingerprint
         logger.debug("run index: %d runs rebuilt, %d indexed", len(fresh), len(indexed))
 
     def _rows(self, states: list[RunState]) -> dict[str, pa.Table]:
