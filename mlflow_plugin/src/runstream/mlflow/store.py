@@ -846,7 +846,10 @@ class RunstreamStore(AbstractStore):
         except FilterError as error:
             raise MlflowException(str(error), INVALID_PARAMETER_VALUE) from error
         page = found[offset : offset + max_results]
-        runs = [run_entity(run, reader.is_deleted(run.run_id)) for run in page]
+        runs = [  # the view type tells each run's deletion but for ALL (a lookup per run)
+            run_entity(run, deleted if deleted is not None else reader.is_deleted(run.run_id))
+            for run in page
+        ]
         more = len(found) > offset + max_results
         return runs, _page_token(offset + max_results) if more else None
 

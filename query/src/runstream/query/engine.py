@@ -61,6 +61,7 @@ from runstream.core.settings import DEFAULT_RUN_LEASE, Settings
 from runstream.query.artifacts import Artifact, artifacts_of, download, select
 from runstream.query.exceptions import QueryError, RunNotFoundError, SqlError
 from runstream.query.filters import check_max_results, compile_filter, compile_order
+from runstream.query.index import RunIndex, WatchedLog
 from runstream.query.runs import Run, run_from_state, state_tables, visible
 from runstream.query.store import (
     POINT_COLUMNS,
@@ -153,12 +154,14 @@ class QueryEngine:
         self._root = root.rstrip("/")
         self._cache = PointCache(fs, self._root, cache_bytes)
         codec = codec or Codec()
+        self._watched = WatchedLog(log)  # which runs each refresh read: the index's updates
         self._tail = Tail(
-            log,
+            self._watched,
             codec,
             start=tail_start,
             base=None if tail_start is None else lambda: stored_states(fs, self._root, codec),
         )
+        self._index = RunIndex(self._lease_us)
         self._db = duckdb.connect(
             config={"enable_external_access": False, "lock_configuration": True}
         )
@@ -190,6 +193,7 @@ class QueryEngine:
     def close(self) -> None:
         """Close the DuckDB connection (and with it every thread's cursor) and the log."""
         self._db.close()
+        self._index.close()
         self._tail.close()
 
     def _cursor(self) -> duckdb.DuckDBPyConnection:
@@ -218,7 +222,7 @@ class QueryEngine:
             files = run_files(self._fs, self._root, check_run_id(run_id))
             partitions = partitions | {file.partition for file in files}
         count = self._tail.refresh(partitions)
-        if self._tail.size() > self._tail_limit:
+        if count and self._tail.size() > self._tail_limit:  # no new record: no new point
             self._prune_tail()
         return count, files
 
@@ -316,21 +320,16 @@ class QueryEngine:
         order = compile_order(tuple(order_by or ()))
         limit = check_max_results(max_results)
         self.refresh()
-        states = self._shown_states(deleted)
-        # a cursor of its own: the tables it registers hold only the keys the clauses read,
-        # and must not replace the whole views of this thread's cursor (views(), sql())
-        cursor = self._db.cursor()
-        try:
-            tables = state_tables(states.values(), where.keys | order.keys)
-            for name, table in tables.items():
-                cursor.register(name, table)
-            rows = cursor.execute(
-                f"SELECT r.run_id FROM runs r WHERE {where.sql} ORDER BY {order.sql} LIMIT ?",
-                [*where.params, *order.params, limit],
-            ).fetchall()
-        finally:
-            cursor.close()
-        return [run_from_state(states[run_id]) for (run_id,) in rows]
+        changed, unknown = self._watched.take()  # taken before the states are read
+        states = self._tail.states()
+        now_us = time.time_ns() // 1000
+        found = self._index.search(
+            states, states.keys() if unknown else changed, where, order, limit, deleted, now_us
+        )
+        return [
+            run_from_state(liveness.shown(states[run_id], now_us, self._lease_us))
+            for run_id in found
+        ]
 
     def _shown(self, state: RunState) -> RunState:
         """``state`` with the status readers see now (CRASHED past the lease)."""
