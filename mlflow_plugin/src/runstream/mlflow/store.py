@@ -106,8 +106,9 @@ _PRIVATE_COLUMNS = tuple(map(attrgetter, ("_key", "_value", "_step", "_timestamp
 """A batch of MLflow ``Metric`` as columns, read in C (the private attributes its properties
 return: half the cost of the properties; any other object is read through the properties)."""
 _MAX_REMEMBERED_KEYS = 100_000
-_MAX_PAGED_HISTORIES = 16
-"""Metric histories kept between the pages of one ``get_metric_history`` paging."""
+_MAX_PAGED_HISTORIES = 4
+"""Metric histories (built ``Metric`` lists) kept between the pages of one
+``get_metric_history`` paging; older, abandoned pagings are dropped."""
 _SERVER_BACKEND_ENV = "_MLFLOW_SERVER_FILE_STORE"
 """Where ``mlflow server`` passes ``--backend-store-uri`` to its workers (mlflow.server)."""
 
@@ -820,32 +821,37 @@ class RunstreamStore(AbstractStore):
         from runstream.query.exceptions import RunNotFoundError
 
         offset = _page_offset(page_token)
-        # MLflow's client pages by 25,000: later pages read the snapshot the first one took.
-        table = self._pages.get((run_id, metric_key)) if offset else None
-        if table is None:
+        # MLflow's client pages by 25,000: the first page builds every Metric at once (the
+        # garbage collector paused once, not once per page), later pages are slices of it.
+        history = self._pages.get((run_id, metric_key)) if offset else None
+        if history is None:
             reader = self._reader()
             try:
                 reader.get_run(run_id, include_deleted=True)
                 table = reader.get_metric_history(run_id, metric_key)
             except RunNotFoundError as error:
                 raise _run_not_found(run_id) from error
-        end = table.num_rows if max_results is None else offset + int(max_results)
-        page = table.slice(offset, max(0, end - offset))
-        history = metrics_of_columns(
-            metric_key,
-            page["value"].to_numpy().tolist(),
-            page["timestamp"].to_numpy().tolist(),
-            page["step"].to_numpy().tolist(),
-        )
-        token = _page_token(end) if end < table.num_rows else None
+            table = table.slice(offset)
+            history = metrics_of_columns(
+                metric_key,
+                table["value"].to_numpy().tolist(),
+                table["timestamp"].to_numpy().tolist(),
+                table["step"].to_numpy().tolist(),
+            )
+            if offset:  # a token from another process (REST workers): pad to its offset
+                history = [*([None] * offset), *history]
+        total = len(history)
+        end = total if max_results is None else offset + int(max_results)
+        token = _page_token(end) if end < total else None
+        page = history[offset:end] if offset or token else history
         with self._lock:
             if token is None:
                 self._pages.pop((run_id, metric_key), None)
             else:
-                self._pages[(run_id, metric_key)] = table
+                self._pages[(run_id, metric_key)] = history
                 while len(self._pages) > _MAX_PAGED_HISTORIES:  # abandoned pagings: oldest out
                     self._pages.pop(next(iter(self._pages)))
-        return PagedList(history, token)
+        return PagedList(page, token)
 
     def _search_runs(
         self,
