@@ -148,3 +148,28 @@ def test_exit_flushes_without_an_explicit_flush(tmp_path: Path) -> None:
         len(decode_batch(codec, r.value).metrics) for r in read_log(tmp_path / "t" / "events")
     )
     assert points == 50_000
+
+
+def test_log_columns_queues_plain_columns_and_declines_the_rest(local_client: Client) -> None:
+    run = local_client.start_run(run_id="columns-1", capture_code=False)
+    t0 = 1_700_000_000_000
+    keys = [f"k{i % 3}" for i in range(1000)]
+    assert run.log_columns(keys, [i / 4 for i in range(1000)], list(range(-500, 500)), [t0] * 1000)
+    assert run.log_columns([], [], [], [])
+    # not plain: declined, nothing logged (the caller's per-point path converts or refuses)
+    assert not run.log_columns(["a"], [1], [0], [t0])  # an int value
+    assert not run.log_columns(["a"], [1.0], [True], [t0])  # a bool step
+    assert not run.log_columns(["a"], [1.0], [0], [t0 * 10**6])  # a timestamp out of range
+    assert not run.log_columns(["a"], [1.0], [2**63], [t0])  # a step out of range
+    assert not run.log_columns([["unhashable"]], [1.0], [0], [t0])
+    with pytest.raises(ValidationError):
+        run.log_columns(["bad key!"], [1.0], [0], [t0])
+    with pytest.raises(ValidationError):
+        run.log_columns(["a", "b"], [1.0], [0], [t0])
+    run.end()
+    with pytest.raises(Exception, match="ended"):
+        run.log_columns(["a"], [1.0], [0], [t0])
+    points = sorted(
+        (p.key, p.step, p.value, p.timestamp) for p in payloads(local_client, MetricLogged)
+    )
+    assert points == sorted((f"k{i % 3}", i - 500, i / 4, t0) for i in range(1000))

@@ -10,7 +10,7 @@ thread does the rest. The seeds' styles are methods here too: MLflow/Submarine
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Protocol
@@ -164,6 +164,55 @@ class Run:
         self._metrics.extend(checked)
         if len(self._metrics) > self.client.batcher.max_pending:
             self.client.batcher.backpressure()
+
+    def log_columns(
+        self,
+        keys: Sequence[Any],
+        values: Sequence[Any],
+        steps: Sequence[Any],
+        timestamps: Sequence[Any],
+    ) -> bool:
+        """Log points given as four equal-length columns in one step, when they are plain
+        (for plugins handing over batches): every key valid, every value a ``float``, every
+        step and timestamp an ``int`` within range. The columns are checked as wholes (the
+        distinct keys, the set of types, the least and greatest step and timestamp). Returns
+        False and logs nothing when a column is not plain (ints as values, numpy scalars,
+        None...): :meth:`log_points` then converts or refuses each point.
+
+        Raises:
+            ValidationError: the columns differ in length, or a key breaks its rule.
+            RunEndedError: the run has ended.
+        """
+        count = len(keys)
+        if not len(values) == len(steps) == len(timestamps) == count:
+            raise ValidationError(
+                "metrics",
+                "equal-length columns",
+                f"got {count} keys, {len(values)} values, {len(steps)} steps and "
+                f"{len(timestamps)} timestamps",
+                self.run_id,
+            )
+        try:
+            fresh = set(keys).difference(self._valid_keys)
+        except TypeError:  # an unhashable key
+            return False
+        for key in fresh:  # few distinct keys: each checked once
+            self._keys.check(key, "key", self.run_id)
+        if count and not (
+            _only(values, float)
+            and _only(steps, int)
+            and min(steps) >= _MIN_STEP
+            and max(steps) <= _MAX_STEP
+            and _only(timestamps, int)
+            and min(timestamps) >= _MIN_MS
+            and max(timestamps) <= _MAX_MS
+        ):
+            return False
+        self._check_open()
+        self._metrics.extend(zip(keys, values, steps, timestamps, strict=True))
+        if len(self._metrics) > self.client.batcher.max_pending:
+            self.client.batcher.backpressure()
+        return True
 
     def _checked_points(
         self, points: Iterable[tuple[Any, Any, Any, Any]]
@@ -683,3 +732,9 @@ def _run_update(name: str | None, collection: str | None, run_id: str | None) ->
         if collection is None
         else check.text_value(collection, "collection", check.MAX_KEY_LENGTH, run_id),
     )
+
+
+def _only(column: Sequence[Any], kind: type) -> bool:
+    """True when every item of ``column`` is exactly of type ``kind`` (no subclass: a bool is
+    not an int here), read in C."""
+    return set(map(type, column)) == {kind}
