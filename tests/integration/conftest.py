@@ -110,7 +110,9 @@ class PrivateS3:
 def private_s3(tmp_path: Path) -> Iterator[PrivateS3]:
     """A private S3 server on free ports (never the shared one), stopped at teardown."""
     for _ in range(50):
-        base = random.randrange(20_000, 25_000, 10)
+        # below 22,700 so that every gRPC port (+10,000) stays under the kernel's ephemeral
+        # range (32,768 and up), where any outgoing connection may take it after this check
+        base = random.randrange(20_000, 22_700, 10)
         ports = (base, base + 1, base + 2, base + 3)
         if all(_free(p) and _free(p + 10_000) for p in ports):
             break
