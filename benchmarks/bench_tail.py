@@ -13,7 +13,8 @@ smallest log only (it grows with the log: 17 s and 4 GB at 10M, issue 18).
 
 Then a cold history of one run of --tail-points points that is still wholly in the tail (no
 compaction), in a new process: the new tail (column decode) against the old tail's class as it
-was on main (read from --old-tail, slow-path decode), same log, same process kind. Memory: the
+was before this change (git revision --old-rev, written to a temporary file; slow-path decode),
+same log, same process kind. Memory: the
 peak RSS growth of the process during the call (VmHWM after minus VmRSS before).
 """
 
@@ -25,6 +26,7 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -179,6 +181,24 @@ def measure(prefix: str, mode: str, run: str, old_tail: str) -> dict[str, float]
     return result
 
 
+OLD_REV = "5a1c664"  # main before the tail started at the compactor's commit
+OLD_TAIL_PATH = "query/src/runstream/query/tail.py"
+
+
+def old_tail_file(revision: str) -> str:
+    """The old tail module of ``revision``, from git, in a temporary file (its path)."""
+    source = subprocess.run(
+        ["git", "show", f"{revision}:{OLD_TAIL_PATH}"],
+        cwd=Path(__file__).resolve().parents[1],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    path = Path(tempfile.gettempdir()) / f"runstream-old-tail-{revision}.py"
+    path.write_text(source, encoding="utf-8")
+    return str(path)
+
+
 def summary(values: list[float]) -> str:
     return f"median {statistics.median(values):.3f} (min {min(values):.3f}, max {max(values):.3f})"
 
@@ -188,7 +208,8 @@ def main() -> None:
     parser.add_argument("--sizes", default="1000000,5000000,10000000")
     parser.add_argument("--tail-points", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--old-tail", default="/work/main/query/src/runstream/query/tail.py")
+    parser.add_argument("--old-rev", default=OLD_REV, help="the revision of the old tail")
+    parser.add_argument("--old-tail", default="", help="(internal) the old tail's file")
     parser.add_argument("--child", action="store_true")
     parser.add_argument("--prefix", default="")
     parser.add_argument("--mode", default="new")
@@ -199,6 +220,8 @@ def main() -> None:
     if args.child:
         child(args)
         return
+    if not args.old_tail:
+        args.old_tail = old_tail_file(args.old_rev)
     tag = uuid.uuid4().hex[:6]
     sizes = [int(s) for s in args.sizes.split(",")]
     first: dict[str, float] = {}
