@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import atexit
 import logging
+import os
 import uuid
 import weakref
 from collections.abc import Iterator, Mapping, Sequence
@@ -27,7 +28,8 @@ from runstream.core.settings import Settings
 from runstream.tracking import exits
 from runstream.tracking import validation as check
 from runstream.tracking.batcher import DEFAULT_MAX_PENDING, Batcher, now_us
-from runstream.tracking.environment import capture_code_version, source_name
+from runstream.tracking.code_probe import CodeProbe
+from runstream.tracking.environment import source_name
 from runstream.tracking.exceptions import FlushError
 from runstream.tracking.heartbeat import Heartbeats
 from runstream.tracking.run import Run, _run_update
@@ -91,7 +93,7 @@ class Client:
         tracking_uri: str | None = None,
         *,
         settings: Settings | None = None,
-        spill_dir: Path | None = None,
+        spill_dir: str | os.PathLike[str] | None = None,
         max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
         max_pending: int = DEFAULT_MAX_PENDING,
         max_buffered_bytes: int = DEFAULT_MAX_IN_FLIGHT_BYTES,
@@ -99,13 +101,14 @@ class Client:
         upload_policy: UploadPolicy | None = None,
     ) -> None:
         self.settings = settings or Settings.resolve(tracking_uri)
-        self.spill_dir = spill_dir or self.settings.spill_dir
+        self.spill_dir = Path(spill_dir) if spill_dir else self.settings.spill_dir
         self.batcher = Batcher(
             make_sink(self.settings, self.spill_dir, max_in_flight, max_buffered_bytes),
             max_pending=max_pending,
         )
         self.exit_timeout = exit_timeout
         self.heartbeats = Heartbeats(self.batcher, self.settings.heartbeat_interval)
+        self._code = CodeProbe(self.record)
         self._upload_policy = upload_policy
         self._uploader: Uploader | None = None
         self._context_runs: list[Run] = []
@@ -132,8 +135,9 @@ class Client:
         heartbeat: bool = True,
     ) -> Run:
         """Start a run (or join one: many workers pass the same ``run_id``) and log its
-        RunStarted event with the code version (source, command, git, packages) unless
-        ``capture_code`` is False. A run without a name is named by its id; a run without a
+        RunStarted event; unless ``capture_code`` is False a thread of the client's adds the
+        code version (source, command, git, packages) right after (see
+        :mod:`runstream.tracking.code_probe`; a flush waits for it). A run without a name is named by its id; a run without a
         collection goes to the one named after its source (the notebook or script file).
         While the run is open a background thread sends its heartbeats (unless ``heartbeat``
         is False: a run whose later events come from other processes), so readers show it
@@ -151,18 +155,11 @@ class Client:
         )
         checked_tags = check.string_map(tags, "tags", check.MAX_TAG_LENGTH, rid)
         checked_labels = check.string_map(labels, "labels", check.MAX_TAG_LENGTH, rid)
-        code = capture_code_version() if capture_code else None
         started = RunStarted(
             start_time_us=now_us(),
             name=names.name,
             collection=names.collection,
             tags=checked_tags,
-            source_file=code.source_file if code else None,
-            command=code.command if code else None,
-            git_commit=code.git_commit if code else None,
-            git_dirty=code.git_dirty if code else None,
-            python_version=code.python_version if code else None,
-            packages=code.packages if code else {},
         )
         run = Run(self, rid, self.batcher.register(rid), names.name, names.collection)
         events = [Event(started.start_time_us, started)]
@@ -173,6 +170,8 @@ class Client:
         ]
         run._queue.events.extend(events)
         self.batcher.wake()
+        if capture_code:
+            self._code.submit(rid, started.start_time_us)
         self._started = [r for r in self._started if r.status == "RUNNING"] + [run]
         if heartbeat:
             self.heartbeats.add(run)
@@ -369,6 +368,9 @@ class Client:
             ArtifactError: an artifact upload failed (its event was not produced).
             SinkError: the sink failed.
         """
+        captures = self._code.wait(timeout)
+        if captures:
+            raise FlushError(captures, timeout, "the code version of started runs not captured")
         uploads = 0 if self._uploader is None else self._uploader.wait(timeout)
         if uploads:
             raise FlushError(uploads, timeout, "artifact uploads still running")
@@ -382,6 +384,7 @@ class Client:
         return how many events were not acknowledged (logged as an error, kept spilled)."""
         wait = self.exit_timeout if timeout is None else timeout
         self.heartbeats.close()
+        self._code.wait(wait)
         if self._uploader is not None:
             self._uploader.close(wait)
         left = self.batcher.close(wait)
