@@ -64,8 +64,11 @@ def test_context_manager_ends_failed_on_exception(tmp_path: Path) -> None:
     assert [e.status for e in ended] == ["FAILED"]
     started = payloads(client, RunStarted)
     assert started[0].name == "boom"
-    assert started[0].python_version and started[0].command
-    assert started[0].git_commit is None or len(started[0].git_commit) == 40
+    # the code version follows in a RunStarted of its own, with the run's start time
+    code = [s for s in started if s.python_version]
+    assert len(code) == 1 and code[0].command and code[0].name is None
+    assert code[0].start_time_us == started[0].start_time_us
+    assert code[0].git_commit is None or len(code[0].git_commit) == 40
     client.close()
 
 

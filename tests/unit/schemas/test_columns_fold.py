@@ -15,7 +15,7 @@ SPECIAL = [math.nan, -0.0, 0.0, math.inf, -math.inf, 1.5, -2.5]
 
 def batch(rng: random.Random, producer: Producer, first: int) -> EventBatch:
     keys = ["a", "b", "c"][: rng.randint(1, 3)]
-    n = rng.randint(1, 40)
+    n = rng.randint(1, 120)  # both folds: the loop (up to 32 points) and numpy
     index = [rng.randrange(len(keys)) for _ in range(n)]
     steps = [rng.randint(0, 5) for _ in range(n)]  # many ties: the later index wins
     values = [rng.choice(SPECIAL) if rng.random() < 0.4 else rng.uniform(-9, 9) for _ in range(n)]

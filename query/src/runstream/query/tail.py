@@ -201,9 +201,12 @@ class _RunPoints:
         return self.tables[0]
 
 
-_CHUNK_RECORDS = 50
-"""Records read before their decoded batches are turned into Arrow tables (a refresh over a
-run of a million keys never holds every decoded batch at once)."""
+_CHUNK_RECORDS = 5_000
+_CHUNK_POINTS = 200_000
+"""Records, or points, read before their decoded batches are turned into Arrow tables: a
+refresh never holds every decoded batch at once, and messages of a few points (a run logging
+at a steady pace) are not each turned into a table of their own (measured on 2-point
+messages: 94 µs per message with tables every 50 records, most of it building them)."""
 
 
 class Tail:
@@ -277,14 +280,16 @@ class Tail:
                 self._based = not self._next  # nothing skipped: the fold is whole
                 logger.debug("tail of %r starts at %s", self._log, self._next)
             count = 0
+            points = 0
             pending: dict[str, list[_Chunk]] = {}
             try:
                 for record in self._log.read(self._next, partitions):
                     count += 1
                     self._next[record.partition] = record.offset + 1
-                    self._take(record, pending)
-                    if count % _CHUNK_RECORDS == 0:  # decoded batches become Arrow as we go
-                        self._keep_points(pending)
+                    points += self._take(record, pending)
+                    if points >= _CHUNK_POINTS or count % _CHUNK_RECORDS == 0:
+                        self._keep_points(pending)  # decoded batches become Arrow as we go
+                        points = 0
             finally:  # keep the points of every record the positions have passed
                 self._keep_points(pending)
                 self._read_records += count
@@ -297,13 +302,14 @@ class Tail:
                 self._points.setdefault(run_id, _RunPoints()).tables.append(table)
         pending.clear()
 
-    def _take(self, record: Record, pending: dict[str, list[_Chunk]]) -> None:
+    def _take(self, record: Record, pending: dict[str, list[_Chunk]]) -> int:
+        """Fold one record into the states and queue its points; how many points."""
         read = read_checked(
             self._codec, repr(self._log), record.partition, record.offset, record.key, record.value
         )
         if isinstance(read, DeadLetter):
             self._skip(read.partition, read.offset, f"{read.reason}: {read.message}")
-            return
+            return 0
         batch, arrays = read
         producer = batch.producer.id
         seen = self._seen.get(batch.run_id, frozenset())
@@ -316,10 +322,12 @@ class Tail:
             )
         except Exception as error:  # a validated batch applies; never break a read on one
             self._skip(record.partition, record.offset, f"apply: {error!r}")
-            return
+            return 0
         chunk = _chunk(record, batch, arrays)
-        if chunk is not None:
-            pending.setdefault(batch.run_id, []).append(chunk)
+        if chunk is None:
+            return 0
+        pending.setdefault(batch.run_id, []).append(chunk)
+        return len(chunk.steps)
 
     def _skip(self, partition: int, offset: int, why: str) -> None:
         self._skipped += 1

@@ -68,6 +68,7 @@ from runstream.contract.events import (
     LoggedModelFinalized,
     LogicalEvent,
     LogLine,
+    MetricColumns,
     MetricLogged,
     ParamLogged,
     Payload,
@@ -562,6 +563,18 @@ def _apply_point(state: RunState, point: MetricLogged, order: Order) -> None:
         state.metrics[point.key] = summary
     else:
         current.absorb(summary)
+
+
+def apply_columns(
+    state: RunState, producer: str, first_sequence: int, columns: MetricColumns
+) -> None:
+    """Fold metric ``columns`` (point j numbered ``first_sequence + j`` by ``producer``) into
+    ``state``, as :func:`apply_batch` folds a batch's columns.
+
+    Raises:
+        IndexError: a key index is out of range (validate first).
+    """
+    _apply_columns(state, producer, first_sequence, columns.keys, columns.key_index, columns)
 
 
 def _apply_columns(
