@@ -55,6 +55,7 @@ RUNS_PER_WORKER = 13
 STEPS = int(os.environ.get("RUNSTREAM_SCALE_STEPS", "2404"))
 SECONDS = float(os.environ.get("RUNSTREAM_SCALE_SECONDS", "60"))
 MAX_CALL_MS = 100.0
+SLOW_ANSWER_S = 5.0
 BUCKET = "runstream"
 KEY, SECRET = "runstream", "runstream-secret"
 
@@ -68,6 +69,7 @@ class Watch:
     failures: list[str] = field(default_factory=list)
     answers: int = 0
     slowest_s: float = 0.0
+    slow: list[str] = field(default_factory=list)  # answers over SLOW_ANSWER_S, and when
     stop: threading.Event = field(default_factory=threading.Event)
 
     def run(self) -> None:
@@ -83,7 +85,11 @@ class Watch:
                         self.answers += 1
                     except Exception as error:  # every failure is a finding
                         self.failures.append(f"{name} at {time.strftime('%X')}: {error!r}")
-                    self.slowest_s = max(self.slowest_s, time.monotonic() - start)
+                    took = time.monotonic() - start
+                    self.slowest_s = max(self.slowest_s, took)
+                    if took > SLOW_ANSWER_S:
+                        began = time.strftime("%X", time.localtime(time.time() - took))
+                        self.slow.append(f"{name} took {took:.1f} s from {began}")
 
     def _query(self) -> None:
         self.engine.refresh()
@@ -427,6 +433,7 @@ def test_scale_on_three_brokers_with_kills(
         "query_ui_answers": watch.answers,
         "query_ui_failures": len(watch.failures),
         "query_ui_slowest_s": round(watch.slowest_s, 2),
+        "query_ui_slow": watch.slow[:10],
         "query_ui_first_failures": watch.failures[:5],
         "total_s": round(time.monotonic() - began, 1),
     }
