@@ -58,13 +58,14 @@ def test_four_workers_one_run_every_event_once(sdk_settings: Settings, tmp_path:
     for producer_id, sequences in by_producer.items():
         beats = kinds[producers[producer_id].rank].pop(Heartbeat.__name__, 0)
         assert beats >= 1  # the first goes with RunStarted; more every 30 s while open
-        expected = POINTS + 4 + beats  # RunStarted, ParamLogged, LogLine, RunEnded, heartbeats
+        # RunStarted and the one with the code version, ParamLogged, LogLine, RunEnded, beats
+        expected = POINTS + 5 + beats
         assert sorted(sequences) == list(range(expected))  # no gap, no duplicate
     for rank in range(WORKERS):
         assert kinds[rank] == Counter(
             {
                 MetricLogged.__name__: POINTS,
-                RunStarted.__name__: 1,
+                RunStarted.__name__: 2,
                 ParamLogged.__name__: 1,
                 LogLine.__name__: 1,
                 RunEnded.__name__: 1,

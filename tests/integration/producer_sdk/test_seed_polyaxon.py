@@ -59,11 +59,10 @@ def test_polyaxon_example(mode: Mode, tmp_path: Path) -> None:
     assert (out["bad"].field, out["bad"].limit) == ("value", "a real number")
     assert "summary.txt" in run.artifacts
     assert any(path.startswith("model/") for path in run.artifacts)
-    [started] = [
-        e.payload
-        for _, e in log_events(mode)
-        if isinstance(e.payload, RunStarted) and e.payload.name == "polyaxon"
-    ]
+    starts = [e.payload for _, e in log_events(mode) if isinstance(e.payload, RunStarted)]
+    [named] = [s for s in starts if s.name == "polyaxon"]
+    # the code version follows in a RunStarted of its own with the run's start time
+    [started] = [s for s in starts if s.start_time_us == named.start_time_us and s.command]
     assert started.git_commit and len(started.git_commit) == 40  # this repository
     assert started.command and sys.executable in started.command
     assert started.python_version == ".".join(map(str, sys.version_info[:3]))
