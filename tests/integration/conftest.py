@@ -129,10 +129,13 @@ def private_s3(tmp_path: Path) -> Iterator[PrivateS3]:
 
 STACK = REPO / "deploy" / "stack"
 # The 3-broker cluster's ports: brokers 19092/19094/19096 with their controllers on the
-# ports after them, S3 on 38333, SeaweedFS's inner servers from 34000 (and 44000 for gRPC).
+# ports after them, S3 on 22733, SeaweedFS's inner servers from 22750 (and 32750 for gRPC):
+# all under the kernel's ephemeral range (32,768 and up), where an outgoing connection may
+# take a port first (a cluster once failed on "port 34002 for Filer is not available"), and
+# above the private S3 servers' 20,000-22,700.
 CLUSTER_KAFKA_PORT = 19092
-CLUSTER_S3_PORT = 38333
-CLUSTER_WEED_BASE = 34000
+CLUSTER_S3_PORT = 22733
+CLUSTER_WEED_BASE = 22750
 
 
 @dataclass
