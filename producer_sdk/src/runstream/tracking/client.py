@@ -137,8 +137,9 @@ class Client:
         """Start a run (or join one: many workers pass the same ``run_id``) and log its
         RunStarted event; unless ``capture_code`` is False a thread of the client's adds the
         code version (source, command, git, packages) right after (see
-        :mod:`runstream.tracking.code_probe`; a flush waits for it). A run without a name is named by its id; a run without a
-        collection goes to the one named after its source (the notebook or script file).
+        :mod:`runstream.tracking.code_probe`; a flush waits for it). A run without a name is
+        named by its id; a run without a collection goes to the one named after its source
+        (the notebook or script file).
         While the run is open a background thread sends its heartbeats (unless ``heartbeat``
         is False: a run whose later events come from other processes), so readers show it
         CRASHED if this process dies without ending it.
