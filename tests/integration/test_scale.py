@@ -100,9 +100,12 @@ class Watch:
         http.get(f"{self.ui}/api/history", params={"run": "w0r0", "key": "k0"}).raise_for_status()
 
 
-def _explain(settings: Settings, codec: Codec, truth: dict[str, Any], run_ids: list[str]) -> None:
+def _explain(
+    settings: Settings, codec: Codec, truth: dict[str, Any], run_ids: list[str], logs: Path
+) -> None:
     """Print, for runs whose state differs, the live state, the truth and the replay's fold of
-    the event log (what the processor should have published)."""
+    the event log (what the processor should have published), the changelog records of the
+    processors' table and what their logs say of the run."""
     live = live_states(settings)
     replayed = replay(settings).states
     for run_id in run_ids:
@@ -112,6 +115,52 @@ def _explain(settings: Settings, codec: Codec, truth: dict[str, Any], run_ids: l
         print(f"   live   {None if state is None else state.as_dict()}")
         fold = replayed.get(run_id)
         print(f"   replay {None if fold is None else fold.as_dict()}")
+        for offset, stored in _changelog(settings, run_id):
+            summary = None if stored is None else _summary(decode_state(codec, stored))
+            print(f"   changelog @{offset}: {summary}")
+        for log in sorted(logs.glob("processor*.log")):
+            for line in log.read_text(errors="replace").splitlines():
+                if f"run {run_id}:" in line:
+                    print(f"   {log.name}: {line}")
+
+
+def _summary(state: Any) -> str:
+    """What a changelog record of a run holds: its start, params and first points."""
+    k0 = state.metrics.get("k0")
+    return (
+        f"start={state.start_time_us} params={len(state.params_dict())} "
+        f"k0 min={None if k0 is None else k0.min} step={None if k0 is None else k0.step}"
+    )
+
+
+def _changelog(settings: Settings, run_id: str) -> list[tuple[int, bytes | None]]:
+    """Every record of the processor table's changelog for ``run_id``, with its offset."""
+    from confluent_kafka import Consumer, TopicPartition
+
+    from runstream.core.topics import DEFAULT_PARTITIONS, Topics
+    from runstream.query.tail import key_partition
+
+    topic = f"{Topics(settings.topic_prefix).processor_group}-runstate-changelog"
+    partition = key_partition(run_id.encode(), DEFAULT_PARTITIONS)
+    consumer = Consumer({**settings.kafka_config(), "group.id": f"explain-{uuid.uuid4().hex}"})
+    try:
+        low, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)
+        consumer.assign([TopicPartition(topic, partition, low)])
+        found: list[tuple[int, bytes | None]] = []
+        position = low
+        while position < high:
+            message = consumer.poll(5)
+            if message is None:
+                break
+            if message.error():
+                continue
+            offset = message.offset() or 0
+            position = offset + 1
+            if message.key() == run_id.encode():
+                found.append((offset, message.value()))
+        return found
+    finally:
+        consumer.close()
 
 
 def _free_port() -> int:
@@ -341,7 +390,7 @@ def test_scale_on_three_brokers_with_kills(
         wait_for(states_equal, 240, "run states equal to the truth", every=3)
     except BaseException:
         print(f"{len(differences)} runs differ, e.g. {differences[:8]}")
-        _explain(settings, codec, truth, [d.split(":")[0] for d in differences[:4]])
+        _explain(settings, codec, truth, [d.split(":")[0] for d in differences[:4]], tmp_path)
         raise
     state_s = time.monotonic() - converge
 

@@ -294,7 +294,7 @@ class _Folder:
                 await self._send_dead_letter(read)
                 continue
             try:
-                self._apply(changed, read)
+                self._apply(changed, read, message.partition, message.offset)
             except Exception as error:  # a validated batch applies; never stop on one that does not
                 logger.exception(
                     "applying %s[%d]@%d failed", self._source, message.partition, message.offset
@@ -394,11 +394,23 @@ class _Folder:
                 if due is not None and not state.is_deleted:
                     self._due[key] = (partition, due)
 
-    def _apply(self, changed: dict[bytes, RunState], batch: EventBatch) -> None:
+    def _apply(
+        self, changed: dict[bytes, RunState], batch: EventBatch, partition: int, offset: int
+    ) -> None:
         key = batch.run_id.encode()
         state = changed.get(key)
         if state is None:
             stored = self._table.get(key)
+            if stored is None:
+                # A new run; the same line for a known one is the trace of a lost state.
+                logger.info(
+                    "run %s: first state, from %s[%d]@%d (producer sequence %d)",
+                    batch.run_id,
+                    self._source,
+                    partition,
+                    offset,
+                    batch.first_sequence,
+                )
             state = None if stored is None else decode_state(self._codec, stored)
         changed[key] = apply_batch(state, batch)
         if self._metrics is not None:
