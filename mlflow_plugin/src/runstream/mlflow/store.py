@@ -152,9 +152,9 @@ def _page_token(offset: int) -> str:
     return base64.b64encode(json.dumps({"offset": offset}).encode()).decode()
 
 
-def _only(column: list[Any], kind: type) -> bool:
-    """True when every item of ``column`` is exactly of type ``kind`` (read in C)."""
-    return set(map(type, column)) == {kind}
+def _all_none(column: list[Any]) -> bool:
+    """True when every item of ``column`` is None (counted in C, by identity first)."""
+    return column.count(None) == len(column)
 
 
 def _done() -> RunOperations:
@@ -655,7 +655,7 @@ class RunstreamStore(AbstractStore):
                     handle.update_run_info(run_name=tag_map[MLFLOW_RUN_NAME])
             if columns is not None:
                 keys, values, steps, timestamps, model_ids = columns
-                if not _only(model_ids, type(None)):
+                if not _all_none(model_ids):
                     self._log_model_metrics(run_id, handle, metrics)
                 elif not handle.log_columns(keys, values, steps, timestamps):
                     # not plain floats and ints: MLflow's rules first, then the SDK converts
