@@ -115,13 +115,24 @@ def _explain(
         print(f"   live   {None if state is None else state.as_dict()}")
         fold = replayed.get(run_id)
         print(f"   replay {None if fold is None else fold.as_dict()}")
-        for offset, stored in _changelog(settings, run_id):
-            summary = None if stored is None else _summary(decode_state(codec, stored))
-            print(f"   changelog @{offset}: {summary}")
-        for log in sorted(logs.glob("processor*.log")):
-            for line in log.read_text(errors="replace").splitlines():
-                if f"run {run_id}:" in line:
-                    print(f"   {log.name}: {line}")
+        try:  # diagnostics: never hide the failure they explain
+            _print_trace(settings, codec, run_id, logs)
+        except Exception as error:
+            print(f"   (no trace: {error!r})")
+
+
+def _print_trace(settings: Settings, codec: Codec, run_id: str, logs: Path) -> None:
+    """Where the run's events are, what the table's changelog holds of it and what the
+    processors logged of it."""
+    for partition, offsets in sorted(_event_offsets(settings, run_id).items()):
+        print(f"   events[{partition}]: {len(offsets)} messages, offsets {offsets[:3]}..")
+    for offset, stored in _changelog(settings, run_id):
+        summary = None if stored is None else _summary(decode_state(codec, stored))
+        print(f"   changelog @{offset}: {summary}")
+    for log in sorted(logs.glob("processor*.log")):
+        for line in log.read_text(errors="replace").splitlines():
+            if f"run {run_id}:" in line:
+                print(f"   {log.name}: {line}")
 
 
 def _summary(state: Any) -> str:
@@ -131,6 +142,53 @@ def _summary(state: Any) -> str:
         f"start={state.start_time_us} params={len(state.params_dict())} "
         f"k0 min={None if k0 is None else k0.min} step={None if k0 is None else k0.step}"
     )
+
+
+def _watermarks(consumer: Any, partition: Any) -> tuple[int, int]:
+    """The low and high offsets of ``partition`` (asked again while leaders move)."""
+    for attempt in range(10):
+        try:
+            low, high = consumer.get_watermark_offsets(partition, timeout=10)
+            return int(low), int(high)
+        except Exception:
+            if attempt == 9:
+                raise
+            time.sleep(1)
+    raise AssertionError("unreachable")
+
+
+def _event_offsets(settings: Settings, run_id: str) -> dict[int, list[int]]:
+    """Per partition of the events topic, the offsets of the messages keyed ``run_id``."""
+    from confluent_kafka import Consumer, TopicPartition
+
+    from runstream.core.topics import DEFAULT_PARTITIONS, Topics
+
+    topic = Topics(settings.topic_prefix).events
+    key = run_id.encode()
+    consumer = Consumer({**settings.kafka_config(), "group.id": f"explain-{uuid.uuid4().hex}"})
+    found: dict[int, list[int]] = {}
+    try:
+        ends = {}
+        for partition in range(DEFAULT_PARTITIONS):
+            low, high = _watermarks(consumer, TopicPartition(topic, partition))
+            if high > low:
+                ends[partition] = high
+        consumer.assign([TopicPartition(topic, p, 0) for p in ends])
+        while ends:
+            messages = consumer.consume(10_000, 5)
+            if not messages:
+                break
+            for message in messages:
+                if message.error():
+                    continue
+                partition, offset = message.partition() or 0, message.offset() or 0
+                if message.key() == key:
+                    found.setdefault(partition, []).append(offset)
+                if offset + 1 >= ends.get(partition, 0):
+                    ends.pop(partition, None)
+        return found
+    finally:
+        consumer.close()
 
 
 def _changelog(settings: Settings, run_id: str) -> list[tuple[int, bytes | None]]:
@@ -144,7 +202,7 @@ def _changelog(settings: Settings, run_id: str) -> list[tuple[int, bytes | None]
     partition = key_partition(run_id.encode(), DEFAULT_PARTITIONS)
     consumer = Consumer({**settings.kafka_config(), "group.id": f"explain-{uuid.uuid4().hex}"})
     try:
-        low, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)
+        low, high = _watermarks(consumer, TopicPartition(topic, partition))
         consumer.assign([TopicPartition(topic, partition, low)])
         found: list[tuple[int, bytes | None]] = []
         position = low
