@@ -26,6 +26,7 @@ from runstream.contract.exceptions import EncodeError
 from runstream.tracking.environment import new_producer
 from runstream.tracking.exceptions import SinkError
 from runstream.tracking.sinks import Sink
+from runstream.tracking.threads import DaemonThread
 
 logger = logging.getLogger(__name__)
 
@@ -104,7 +105,7 @@ class Batcher:
         self._producer: Producer | None = None
         self._sequence = 0
         self._lost = 0
-        self._thread: threading.Thread | None = None
+        self._thread: DaemonThread | None = None
         self._closed = False
         self._failure = ""
 
@@ -122,9 +123,7 @@ class Batcher:
                 return
             self._producer = new_producer()
             self.sink.open(self._producer.id)
-            self._thread = threading.Thread(
-                target=self._run, name=f"runstream-batcher-{self._producer.id}", daemon=True
-            )
+            self._thread = DaemonThread(self._run, f"runstream-batcher-{self._producer.id}")
             self._thread.start()
 
     def register(self, run_id: str) -> RunQueue:

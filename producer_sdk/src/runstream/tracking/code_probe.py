@@ -14,13 +14,12 @@ once every capture asked for is queued for the batcher, so a read after a flush 
 from __future__ import annotations
 
 import logging
-import os
 import threading
-import weakref
 from collections.abc import Callable, Sequence
 
 from runstream.contract.events import Payload, RunStarted
 from runstream.tracking.environment import CodeVersion, capture_code_version
+from runstream.tracking.threads import DaemonThread, reset_after_fork
 
 logger = logging.getLogger(__name__)
 
@@ -55,8 +54,7 @@ class CodeProbe:
         self._record = record
         self._capture = capture
         self._setup()
-        reference = weakref.ref(self)
-        os.register_at_fork(after_in_child=lambda: _after_fork(reference))
+        reset_after_fork(self)
 
     def _setup(self) -> None:
         self._lock = threading.Lock()
@@ -64,7 +62,7 @@ class CodeProbe:
         self._wake = threading.Event()
         self._pending: list[tuple[str, int]] = []
         self._working = 0  # runs whose capture is under way
-        self._thread: threading.Thread | None = None
+        self._thread: DaemonThread | None = None
 
     def submit(self, run_id: str, start_time_us: int) -> None:
         """Capture the code version for run ``run_id`` started at ``start_time_us`` and record
@@ -72,9 +70,7 @@ class CodeProbe:
         with self._lock:
             self._pending.append((run_id, start_time_us))
             if self._thread is None:
-                self._thread = threading.Thread(
-                    target=self._probe, name="runstream-code-version", daemon=True
-                )
+                self._thread = DaemonThread(self._probe, "runstream-code-version")
                 self._thread.start()
         self._wake.set()
 
@@ -104,9 +100,3 @@ class CodeProbe:
                 with self._done:
                     self._working = 0
                     self._done.notify_all()
-
-
-def _after_fork(reference: weakref.ref[CodeProbe]) -> None:
-    probe = reference()
-    if probe is not None:  # the parent's thread is not in the child, nor its captures
-        probe._setup()

@@ -11,13 +11,12 @@ runs (the parent beats its own) and a thread of its own if it starts one.
 from __future__ import annotations
 
 import logging
-import os
 import threading
-import weakref
 from typing import TYPE_CHECKING
 
 from runstream.contract.events import Event, Heartbeat
 from runstream.tracking.batcher import Batcher, now_us
+from runstream.tracking.threads import DaemonThread, reset_after_fork
 
 if TYPE_CHECKING:
     from runstream.tracking.run import Run
@@ -37,14 +36,13 @@ class Heartbeats:
         self.batcher = batcher
         self.interval = interval
         self._setup()
-        reference = weakref.ref(self)
-        os.register_at_fork(after_in_child=lambda: _after_fork(reference))
+        reset_after_fork(self)
 
     def _setup(self) -> None:
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._runs: list[Run] = []
-        self._thread: threading.Thread | None = None
+        self._thread: DaemonThread | None = None
         self._closed = False
 
     def first(self) -> Heartbeat:
@@ -59,9 +57,7 @@ class Heartbeats:
                 return
             self._runs.append(run)
             if self._thread is None or not self._thread.is_alive():
-                self._thread = threading.Thread(
-                    target=self._beat, name="runstream-heartbeat", daemon=True
-                )
+                self._thread = DaemonThread(self._beat, "runstream-heartbeat")
                 self._thread.start()
 
     def close(self) -> None:
@@ -71,7 +67,7 @@ class Heartbeats:
             self._runs = []
             thread = self._thread
         self._wake.set()
-        if thread is not None and thread is not threading.current_thread():
+        if thread is not None and not thread.is_current():
             thread.join(timeout=5.0)
 
     def _beat(self) -> None:
@@ -92,9 +88,3 @@ class Heartbeats:
 
 def _is_open(run: Run) -> bool:
     return run.status == "RUNNING" and not run._queue.closed
-
-
-def _after_fork(reference: weakref.ref[Heartbeats]) -> None:
-    heartbeats = reference()
-    if heartbeats is not None:
-        heartbeats._setup()
