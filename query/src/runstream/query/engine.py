@@ -78,7 +78,7 @@ from runstream.query.store import (
     watermarks,
 )
 from runstream.query.stored import stored_states
-from runstream.query.tail import EventLog, Tail, committed_start, event_log, filter_key
+from runstream.query.tail import EventLog, Tail, committed_start, event_log
 
 logger = logging.getLogger(__name__)
 
@@ -360,8 +360,7 @@ class QueryEngine:
         only :data:`VALUE_COLUMNS` are read; otherwise the identities come too)."""
         if files is None:
             files = run_files(self._fs, self._root, check_run_id(run_id))
-        tail = self._tail.points(run_id, run_watermarks(files))
-        tail = filter_key(tail, key) if tail.num_rows else tail
+        tail = self._tail.points(run_id, run_watermarks(files), key)
         parts = self._cache.points(files, key, identities=False)
         if tail.num_rows:
             parts.append(tail.select(list(VALUE_COLUMNS)).cast(VALUES_SCHEMA))
@@ -462,9 +461,9 @@ class QueryEngine:
     ) -> pa.Table:
         """The rollup rows of (run, key): the files' and the tail's, blocks in the range."""
         parts = self._cache.rollups(files, key)
-        tail = self._tail.points(run_id, run_watermarks(files))
+        tail = self._tail.points(run_id, run_watermarks(files), key)
         if tail.num_rows:
-            parts.append(rollup_table(filter_key(tail, key)))
+            parts.append(rollup_table(tail))
         table = pa.concat_tables(parts) if parts else ROLLUP_SCHEMA.empty_table()
         if start_step is not None or end_step is not None:
             blocks = table["block"]

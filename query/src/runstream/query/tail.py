@@ -25,7 +25,6 @@ from typing import Protocol
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from runstream.contract import Codec, EventBatch, MetricLogged
 from runstream.contract.columns import MetricArrays, apply_arrays, read_checked
@@ -191,14 +190,21 @@ class EmptyEventLog:
 
 @dataclass
 class _RunPoints:
-    tables: list[pa.Table] = field(default_factory=list)
+    """One run's uncompacted points, a list of tables per metric key (each sorted by step
+    when its points came in step order, which is the usual case)."""
 
-    def table(self) -> pa.Table:
-        if not self.tables:
+    by_key: dict[str, list[pa.Table]] = field(default_factory=dict)
+
+    def rows(self) -> int:
+        return sum(table.num_rows for tables in self.by_key.values() for table in tables)
+
+    def table(self, key: str | None) -> pa.Table:
+        """The points of ``key`` (of every key when None), as one table of chunks."""
+        keys = list(self.by_key) if key is None else [key]
+        parts = [table for k in keys for table in self.by_key.get(k, ())]
+        if not parts:
             return TAIL_SCHEMA.empty_table()
-        if len(self.tables) > 1:
-            self.tables = [pa.concat_tables(self.tables).combine_chunks()]
-        return self.tables[0]
+        return pa.concat_tables(parts) if len(parts) > 1 else parts[0]
 
 
 _CHUNK_RECORDS = 5_000
@@ -297,9 +303,11 @@ class Tail:
 
     def _keep_points(self, pending: dict[str, list[_Chunk]]) -> None:
         for run_id, chunks in pending.items():
-            table = _points_table(chunks)
-            if table.num_rows:
-                self._points.setdefault(run_id, _RunPoints()).tables.append(table)
+            held = self._points.setdefault(run_id, _RunPoints())
+            for key, table in _points_tables(chunks).items():
+                held.by_key.setdefault(key, []).append(table)
+            if not held.by_key:
+                del self._points[run_id]
         pending.clear()
 
     def _take(self, record: Record, pending: dict[str, list[_Chunk]]) -> int:
@@ -388,33 +396,38 @@ class Tail:
     def size(self) -> int:
         """How many uncompacted points are held."""
         with self._lock:
-            return sum(table.num_rows for held in self._points.values() for table in held.tables)
+            return sum(held.rows() for held in self._points.values())
 
     def run_ids(self) -> list[str]:
         """The ids of every run with uncompacted points."""
         with self._lock:
             return list(self._points)
 
-    def points(self, run_id: str, watermarks: Mapping[int, int]) -> pa.Table:
-        """The points of ``run_id`` the store does not hold, given the greatest offset its
-        files cover per partition (``watermarks``); older points are forgotten."""
+    def points(
+        self, run_id: str, watermarks: Mapping[int, int], key: str | None = None
+    ) -> pa.Table:
+        """The points of ``run_id`` (of metric ``key`` only, when given) the store does not
+        hold, given the greatest offset its files cover per partition (``watermarks``);
+        older points are forgotten. Each key's points are in step order when they were
+        logged in step order (the table may have several chunks)."""
         with self._lock:
             held = self._points.get(run_id)
             if held is None:
                 return TAIL_SCHEMA.empty_table()
-            table = held.table()
-            if watermarks and table.num_rows:
-                limits = np.full(table.num_rows, -1, dtype=np.int64)
-                partitions = table["partition"].to_numpy()
-                for partition, last in watermarks.items():
-                    limits[partitions == partition] = last
-                keep = table["offset"].to_numpy() > limits
-                if not keep.all():
-                    table = table.filter(pa.array(keep))
-                    held.tables = [table]
-            if table.num_rows == 0:
-                del self._points[run_id]
-            return table
+            if watermarks:
+                for name in list(held.by_key) if key is None else [key]:
+                    tables = held.by_key.get(name)
+                    if tables is None:
+                        continue
+                    kept = [t for t in (_above(t, watermarks) for t in tables) if t.num_rows]
+                    if kept:
+                        held.by_key[name] = kept
+                    else:
+                        del held.by_key[name]
+                if not held.by_key:
+                    del self._points[run_id]
+                    return TAIL_SCHEMA.empty_table()
+            return held.table(key)
 
     def close(self) -> None:
         """Release the log's resources (a Kafka consumer)."""
@@ -480,41 +493,69 @@ def _chunk(record: Record, batch: EventBatch, arrays: MetricArrays) -> _Chunk | 
     )
 
 
-def _points_table(chunks: list[_Chunk]) -> pa.Table:
-    """One run's points of ``chunks`` as a :data:`TAIL_SCHEMA` table sorted by (key, step)."""
-    if not chunks:
-        return TAIL_SCHEMA.empty_table()
+def _above(table: pa.Table, watermarks: Mapping[int, int]) -> pa.Table:
+    """The rows of ``table`` past the greatest offset the store holds of their partition."""
+    if not table.num_rows:
+        return table
+    partitions = table["partition"].to_numpy()
+    limits = np.full(table.num_rows, -1, dtype=np.int64)
+    for partition, last in watermarks.items():
+        limits[partitions == partition] = last
+    keep = table["offset"].to_numpy() > limits
+    return table if keep.all() else table.filter(pa.array(keep))
+
+
+def _points_tables(chunks: list[_Chunk]) -> dict[str, pa.Table]:
+    """The points of ``chunks`` (one run's) as a :data:`TAIL_SCHEMA` table per metric key,
+    each sorted by step (a stable sort, done only when the steps are out of order)."""
     names: dict[str, int] = {}
     codes = []
     for chunk in chunks:
         mapping = np.array([names.setdefault(key, len(names)) for key in chunk.keys], np.int32)
         codes.append(mapping[chunk.key_index] if len(mapping) else chunk.key_index)
+    if not names:
+        return {}
     sizes = [len(chunk.steps) for chunk in chunks]
     producers: dict[str, int] = {}
     producer_codes = np.repeat(
         np.array([producers.setdefault(c.producer, len(producers)) for c in chunks], np.int32),
         sizes,
     )
-    key_strings = pa.array(list(names), pa.string())
+    key_codes = np.concatenate(codes)
+    columns = {
+        "step": np.concatenate([c.steps for c in chunks]),
+        "timestamp": np.concatenate([c.timestamps for c in chunks]),
+        "value": np.concatenate([c.values for c in chunks]),
+        "producer": producer_codes,
+        "sequence": np.concatenate([c.sequences for c in chunks]),
+        "partition": np.repeat(np.array([c.partition for c in chunks], np.int64), sizes),
+        "offset": np.repeat(np.array([c.offset for c in chunks], np.int64), sizes),
+    }
     producer_strings = pa.array(list(producers), pa.string())
-    table = pa.table(
-        [
-            key_strings.take(pa.array(np.concatenate(codes))),
-            pa.array(np.concatenate([c.steps for c in chunks])),
-            pa.array(np.concatenate([c.timestamps for c in chunks])),
-            pa.array(np.concatenate([c.values for c in chunks])),
-            producer_strings.take(pa.array(producer_codes)),
-            pa.array(np.concatenate([c.sequences for c in chunks])),
-            pa.array(np.repeat(np.array([c.partition for c in chunks], np.int64), sizes)),
-            pa.array(np.repeat(np.array([c.offset for c in chunks], np.int64), sizes)),
-        ],
-        schema=TAIL_SCHEMA,
-    )
-    return table.sort_by([("key", "ascending"), ("step", "ascending")])
-
-
-def filter_key(table: pa.Table, key: str) -> pa.Table:
-    """The rows of ``table`` whose ``key`` column equals ``key``."""
-    if table.num_rows == 0:
-        return table
-    return table.filter(pc.equal(table["key"], key))
+    tables = {}
+    for key, code in names.items():
+        rows = None if len(names) == 1 else np.flatnonzero(key_codes == code)
+        part = columns if rows is None else {n: a[rows] for n, a in columns.items()}
+        steps = part["step"]
+        if len(steps) > 1 and not bool((steps[1:] >= steps[:-1]).all()):
+            order = np.argsort(steps, kind="stable")
+            part = {n: a[order] for n, a in part.items()}
+        count = len(part["step"])
+        if len(producers) == 1:
+            producer = pa.repeat(producer_strings[0], count)
+        else:
+            producer = producer_strings.take(pa.array(part["producer"]))
+        tables[key] = pa.table(
+            [
+                pa.repeat(pa.scalar(key, pa.string()), count),
+                pa.array(part["step"]),
+                pa.array(part["timestamp"]),
+                pa.array(part["value"]),
+                producer,
+                pa.array(part["sequence"]),
+                pa.array(part["partition"]),
+                pa.array(part["offset"]),
+            ],
+            schema=TAIL_SCHEMA,
+        )
+    return tables
