@@ -187,7 +187,7 @@ class TopicReader:
         """
         start = start or {}
         try:
-            ends = self.end_offsets()
+            ends = self.end_offsets(partitions)
             wanted = {
                 p: high
                 for p, (low, high) in ends.items()
@@ -226,10 +226,11 @@ class TopicReader:
         finally:
             self._consumer.unassign()
 
-    def end_offsets(self) -> dict[int, tuple[int, int]]:
-        """Partition -> (low, high) watermark, asked of the broker now. Retried while the
-        broker answers with a retriable error (a partition leader still being elected just
-        after the topic was created), up to the reader's timeout.
+    def end_offsets(self, partitions: Collection[int] | None = None) -> dict[int, tuple[int, int]]:
+        """Partition -> (low, high) watermark, asked of the broker now (of ``partitions``
+        only, when given). Retried while the broker answers with a retriable error (a
+        partition leader still being elected just after the topic was created), up to the
+        reader's timeout.
 
         Raises:
             SourceError: the topic does not exist or cannot be read.
@@ -237,7 +238,7 @@ class TopicReader:
         deadline = time.monotonic() + self._timeout
         while True:
             try:
-                return self._watermarks()
+                return self._watermarks(partitions)
             except KafkaException as error:
                 kafka_error = error.args[0]
                 retriable = kafka_error.retriable() or kafka_error.code() in _NOT_READY
@@ -246,17 +247,34 @@ class TopicReader:
                 logger.debug("watermarks of %s not ready, retrying: %s", self.topic, error)
                 time.sleep(0.1)
 
-    def _watermarks(self) -> dict[int, tuple[int, int]]:
+    def partition_count(self) -> int:
+        """How many partitions the topic has (from the cluster's metadata).
+
+        Raises:
+            SourceError: the topic does not exist or cannot be read.
+        """
+        try:
+            return len(self._partitions())
+        except KafkaException as error:
+            raise SourceError(f"metadata of {self.topic}: {error}") from error
+
+    def _partitions(self) -> list[int]:
         metadata = self._consumer.list_topics(self.topic, timeout=self._timeout).topics.get(
             self.topic
         )
         if metadata is None or metadata.error is not None:
             raise SourceError(f"topic {self.topic} does not exist or cannot be read")
+        return list(metadata.partitions)
+
+    def _watermarks(self, partitions: Collection[int] | None) -> dict[int, tuple[int, int]]:
+        wanted = [
+            p for p in self._partitions() if partitions is None or p in partitions
+        ]  # one round trip per partition: only those asked for
         return {
             p: self._consumer.get_watermark_offsets(
                 TopicPartition(self.topic, p), timeout=self._timeout, cached=False
             )
-            for p in metadata.partitions
+            for p in wanted
         }
 
     def close(self) -> None:

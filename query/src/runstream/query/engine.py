@@ -42,6 +42,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -166,6 +167,8 @@ class QueryEngine:
             config={"enable_external_access": False, "lock_configuration": True}
         )
         self._local = threading.local()
+        self._listing: ThreadPoolExecutor | None = None
+        self._lister_lock = threading.Lock()
 
     @classmethod
     def from_settings(cls, settings: Settings) -> QueryEngine:
@@ -195,6 +198,8 @@ class QueryEngine:
         self._db.close()
         self._index.close()
         self._tail.close()
+        if self._listing is not None:
+            self._listing.shutdown(wait=False)
 
     def _cursor(self) -> duckdb.DuckDBPyConnection:
         cursor: duckdb.DuckDBPyConnection | None = getattr(self._local, "cursor", None)
@@ -215,16 +220,43 @@ class QueryEngine:
 
     def _refresh_run(self, run_id: str | None) -> tuple[int, list[MetricFile] | None]:
         """:meth:`refresh`, and the run's files when they were listed to choose the
-        partitions (listed before the read: the tail then holds whatever they lack)."""
-        files = None
-        partitions = None if run_id is None else self._tail.partitions_of(run_id)
-        if partitions is not None and run_id is not None:  # and wherever its files came from
-            files = run_files(self._fs, self._root, check_run_id(run_id))
-            partitions = partitions | {file.partition for file in files}
+        partitions.
+
+        The listing (a store request) runs on a thread of its own while the tail reads the
+        run's key partition; partitions its files came from and the key does not name (a
+        partition count changed since) are read after it. A file listed after part of the
+        read is no harm: the tail forgets what the files hold, and the history
+        deduplicates on identities.
+        """
+        if run_id is None:
+            return self._refresh(None), None
+        partitions = self._tail.partitions_of(run_id)
+        if partitions is None:
+            return self._refresh(None), None
+        listing = self._lister().submit(run_files, self._fs, self._root, check_run_id(run_id))
+        try:
+            count = self._refresh(partitions)
+        except BaseException:
+            listing.cancel()  # a listing under way ends on its thread, unread
+            raise
+        files = listing.result()
+        others = {file.partition for file in files} - partitions
+        if others:
+            count += self._refresh(others)
+        return count, files
+
+    def _lister(self) -> ThreadPoolExecutor:
+        """The thread that lists a run's files while its partition is read."""
+        with self._lister_lock:
+            if self._listing is None:
+                self._listing = ThreadPoolExecutor(1, thread_name_prefix="runstream-listing")
+            return self._listing
+
+    def _refresh(self, partitions: set[int] | frozenset[int] | None) -> int:
         count = self._tail.refresh(partitions)
         if count and self._tail.size() > self._tail_limit:  # no new record: no new point
             self._prune_tail()
-        return count, files
+        return count
 
     def _prune_tail(self) -> None:
         """Forget the tail points every run's files already hold (one store listing)."""

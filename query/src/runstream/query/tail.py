@@ -100,7 +100,7 @@ class KafkaEventLog:
         if self._partitioner not in _KEY_PARTITIONERS:
             return None
         if self._count is None:
-            self._count = len(self._reader.end_offsets())
+            self._count = self._reader.partition_count()
         return frozenset({key_partition(run_id.encode("utf-8"), self._count)})
 
     def close(self) -> None:
