@@ -135,29 +135,46 @@ class RunIndex:
         self._wide: dict[str, dict[str, RunState]] = {name: {} for name in _TABLES}
         self._had_wide = {name: False for name in _TABLES}
         self._fingerprint: tuple[int, int] = (0, 0)
+        self._connection: duckdb.DuckDBPyConnection | None = None  # made at the first search
+        self._closed = False
+
+    @property
+    def _db(self) -> duckdb.DuckDBPyConnection:
+        """The index's DuckDB connection with its tables, made when first needed (an engine
+        that only reads histories never pays for it). Call with the lock held."""
+        if self._connection is None:
+            if self._closed:
+                raise duckdb.ConnectionException("the run index is closed")
+            self._connection = self._connect()
+        return self._connection
+
+    @staticmethod
+    def _connect() -> duckdb.DuckDBPyConnection:
         # one thread: a search is a few milliseconds, less than handing work to a second one
-        self._db = duckdb.connect(
+        db = duckdb.connect(
             config={"enable_external_access": False, "threads": 1, "lock_configuration": True}
         )
-        self._db.execute(
+        db.execute(
             "CREATE TABLE run_rows (run_id VARCHAR, name VARCHAR, collection VARCHAR, "
             "status VARCHAR, start_time_us BIGINT, end_time_us BIGINT, crashed_at_us BIGINT, "
             "deleted BOOLEAN)"
         )
         for name in _PAIRS:
-            self._db.execute(
-                f"CREATE TABLE {name}_rows (run_id VARCHAR, key VARCHAR, value VARCHAR)"
-            )
-        self._db.execute(
+            db.execute(f"CREATE TABLE {name}_rows (run_id VARCHAR, key VARCHAR, value VARCHAR)")
+        db.execute(
             "CREATE TABLE metrics_rows (run_id VARCHAR, key VARCHAR, value DOUBLE, step BIGINT, "
             'timestamp BIGINT, "min" DOUBLE, "max" DOUBLE)'
         )
         for name in _TABLES:
-            self._db.execute(f"CREATE VIEW {name} AS SELECT * FROM {name}_rows")
+            db.execute(f"CREATE VIEW {name} AS SELECT * FROM {name}_rows")
+        return db
 
     def close(self) -> None:
         """Close the index's connection."""
-        self._db.close()
+        with self._lock:
+            self._closed = True
+            if self._connection is not None:
+                self._connection.close()
 
     def search(
         self,

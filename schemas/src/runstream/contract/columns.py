@@ -264,9 +264,10 @@ def _read_varints(
     width = _uniform_width(buffer, position, count)
     if width:  # the usual case (steps or times of one batch): a (count, width) block
         block = buffer[position : position + width * count].reshape(count, width)
-        values = (block[:, 0] & 0x7F).astype(np.uint64)
-        for byte in range(1, width):
-            values |= (block[:, byte] & 0x7F).astype(np.uint64) << np.uint64(7 * byte)
+        if width == 1:
+            values = block[:, 0].astype(np.uint64)
+        else:  # each row's 7-bit groups weighted by 2**(7 x place): one product, wrapping
+            values = np.dot(block & 0x7F, _PLACES[width])  # mod 2**64 as the varint does
         return _unzigzag(values), position + width * count
     window = buffer[position : position + 10 * count]
     ends = np.flatnonzero(window < 0x80)[:count]
@@ -289,6 +290,10 @@ def _read_varints(
     return _unzigzag(values), position + stop
 
 
+_PLACES = [np.uint64(1) << (np.uint64(7) * np.arange(w, dtype=np.uint64)) for w in range(11)]
+"""Per varint width, the weight of each byte's 7 bits: 2**(7 x its place)."""
+
+
 def _uniform_width(buffer: npt.NDArray[np.uint8], position: int, count: int) -> int:
     """The width in bytes of each of the ``count`` varints at ``position`` if they all have
     the width of the first one (at most 10), else 0."""
@@ -299,17 +304,19 @@ def _uniform_width(buffer: npt.NDArray[np.uint8], position: int, count: int) -> 
     width = int(ends[0]) + 1
     if position + width * count > len(buffer):
         return 0
-    block = buffer[position : position + width * count].reshape(count, width)
-    if not bool((block[:, -1] < 0x80).all()):
+    continued = (buffer[position : position + width * count] >= 0x80).reshape(count, width)
+    # uniform: no row's last byte continues, and every other byte does (then the count of
+    # continuing bytes is exactly (width - 1) per row)
+    if bool(continued[:, -1].any()):
         return 0
-    if width > 1 and not bool((block[:, :-1] >= 0x80).all()):
+    if width > 1 and int(np.count_nonzero(continued)) != count * (width - 1):
         return 0
     return width
 
 
 def _unzigzag(values: npt.NDArray[np.uint64]) -> Int64Array:
     """Zigzag-decoded ``values``."""
-    return (values >> np.uint64(1)).astype(np.int64) ^ -(values & np.uint64(1)).astype(np.int64)
+    return (values >> np.uint64(1)).view(np.int64) ^ -(values & np.uint64(1)).view(np.int64)
 
 
 _SMALL_FOLD = 32
