@@ -100,7 +100,7 @@ from runstream.tracking import Run as Handle
 logger = logging.getLogger(__name__)
 
 _END_STATUSES = {"FINISHED", "FAILED", "KILLED"}
-_Columns = tuple[list[Any], list[Any], list[Any], list[Any], list[Any]]
+_Columns = tuple[list[Any], list[Any], list[Any], list[Any], list[Any], set[Any]]
 _PUBLIC_COLUMNS = tuple(map(attrgetter, ("key", "value", "step", "timestamp", "model_id")))
 _PRIVATE_COLUMNS = tuple(map(attrgetter, ("_key", "_value", "_step", "_timestamp", "_model_id")))
 """A batch of MLflow ``Metric`` as columns, read in C (the private attributes its properties
@@ -654,10 +654,12 @@ class RunstreamStore(AbstractStore):
                 if MLFLOW_RUN_NAME in tag_map:
                     handle.update_run_info(run_name=tag_map[MLFLOW_RUN_NAME])
             if columns is not None:
-                keys, values, steps, timestamps, model_ids = columns
+                keys, values, steps, timestamps, model_ids, distinct = columns
                 if not _all_none(model_ids):
                     self._log_model_metrics(run_id, handle, metrics)
-                elif not handle.log_columns(keys, values, steps, timestamps):
+                elif not handle.log_columns(
+                    keys, values, steps, timestamps, distinct_keys=distinct
+                ):
                     # not plain floats and ints: MLflow's rules first, then the SDK converts
                     _validate_batch_log_data(metrics, [], [])
                     handle.log_points(zip(keys, values, steps, timestamps, strict=True))
@@ -669,8 +671,8 @@ class RunstreamStore(AbstractStore):
             self._flush()
 
     def _checked_metrics(self, metrics: list[Metric]) -> _Columns:
-        """The batch's metrics as columns (key, value, step, timestamp, model id), their
-        distinct keys checked against MLflow's rules once (then remembered). Values, steps
+        """The batch's metrics as columns (key, value, step, timestamp, model id) and the
+        set of their keys, each key checked against MLflow's rules once (then remembered). Values, steps
         and timestamps that the SDK takes as plain (floats, ints in its ranges: timestamps
         after 1990) pass MLflow's rules too; others get MLflow's per-metric validation
         before the SDK converts them (see :meth:`log_batch`).
@@ -683,7 +685,8 @@ class RunstreamStore(AbstractStore):
         except AttributeError:  # not MLflow's Metric class: its public properties
             columns = tuple(list(map(getter, metrics)) for getter in _PUBLIC_COLUMNS)
         try:
-            fresh = set(columns[0]).difference(self._metric_keys)
+            distinct = set(columns[0])
+            fresh = distinct - self._metric_keys
             for key in fresh:
                 _validate_metric(key, 0.0, 0, 0)
         except (TypeError, MlflowException):  # an unhashable or refused key: MLflow's words
@@ -691,7 +694,7 @@ class RunstreamStore(AbstractStore):
             raise
         if fresh and len(self._metric_keys) < _MAX_REMEMBERED_KEYS:
             self._metric_keys.update(fresh)
-        return columns  # type: ignore[return-value]
+        return (*columns, distinct)  # type: ignore[return-value]
 
     def _log_model_metrics(self, run_id: str, handle: Handle, metrics: list[Metric]) -> None:
         """Metrics linked to a logged model go to the model's stream too; to the run's only

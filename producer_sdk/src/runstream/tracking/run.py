@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Protocol
@@ -171,13 +172,17 @@ class Run:
         values: Sequence[Any],
         steps: Sequence[Any],
         timestamps: Sequence[Any],
+        *,
+        distinct_keys: AbstractSet[Any] | None = None,
     ) -> bool:
         """Log points given as four equal-length columns in one step, when they are plain
         (for plugins handing over batches): every key valid, every value a ``float``, every
         step and timestamp an ``int`` within range. The columns are checked as wholes (the
         distinct keys, the set of types, the least and greatest step and timestamp). Returns
         False and logs nothing when a column is not plain (ints as values, numpy scalars,
-        None...): :meth:`log_points` then converts or refuses each point.
+        None...): :meth:`log_points` then converts or refuses each point. A caller that has
+        the set of ``keys`` already (a plugin that checked them by its own rules) passes it
+        as ``distinct_keys``: it must be exactly ``set(keys)``.
 
         Raises:
             ValidationError: the columns differ in length, or a key breaks its rule.
@@ -193,7 +198,7 @@ class Run:
                 self.run_id,
             )
         try:
-            fresh = set(keys).difference(self._valid_keys)
+            fresh = (set(keys) if distinct_keys is None else distinct_keys) - self._valid_keys
         except TypeError:  # an unhashable key
             return False
         for key in fresh:  # few distinct keys: each checked once
