@@ -70,14 +70,52 @@ def ensure_topics(
         )
         for name, config in topics.configs().items()
     ]
-    for name, future in admin.create_topics(wanted, request_timeout=timeout).items():
-        try:
-            future.result(timeout)
-            logger.info("created topic %s (replication %d)", name, replication.factor)
-        except KafkaException as error:
-            if error.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
-                raise TopicError(f"could not create topic {name}: {error.args[0].str()}") from error
+    _create(admin, wanted, timeout)
     return topics
+
+
+_TRANSIENT = frozenset(
+    {
+        KafkaError._DESTROY_BROKER,  # a connection torn down while waiting (a broker restarting)
+        KafkaError._TRANSPORT,
+        KafkaError._TIMED_OUT,
+        KafkaError._ALL_BROKERS_DOWN,
+        KafkaError.REQUEST_TIMED_OUT,
+        KafkaError.NOT_CONTROLLER,
+    }
+)
+"""Errors of a topic creation that say nothing about the topic: asked again."""
+
+
+def _create(admin: AdminClient, wanted: list[NewTopic], timeout: float) -> None:
+    """Create the ``wanted`` topics (those that exist already are left as they are), asking
+    again for up to ``timeout`` seconds while the cluster answers with a transient error (a
+    cluster just started, a broker going away).
+
+    Raises:
+        TopicError: the cluster refused a topic, or kept failing for ``timeout`` seconds.
+    """
+    deadline = time.monotonic() + timeout
+    pending = list(wanted)
+    while pending:
+        retry = []
+        for topic in pending:
+            name = topic.topic
+            try:
+                admin.create_topics([topic], request_timeout=timeout)[name].result(timeout)
+                logger.info("created topic %s (replication %d)", name, topic.replication_factor)
+            except KafkaException as exception:
+                error = exception.args[0]
+                if error.code() == KafkaError.TOPIC_ALREADY_EXISTS:
+                    continue
+                transient = error.retriable() or error.code() in _TRANSIENT
+                if not transient or time.monotonic() > deadline:
+                    raise TopicError(f"could not create topic {name}: {error.str()}") from exception
+                logger.debug("creating topic %s: %s; asking again", name, error.str())
+                retry.append(topic)
+        if retry:
+            time.sleep(0.5)
+        pending = retry
 
 
 def ensure_topic(
@@ -104,12 +142,7 @@ def ensure_topic(
         replication_factor=replication.factor,
         config={**config, **replication.config()},
     )
-    try:
-        admin.create_topics([wanted], request_timeout=timeout)[name].result(timeout)
-        logger.info("created topic %s (replication %d)", name, replication.factor)
-    except KafkaException as error:
-        if error.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
-            raise TopicError(f"could not create topic {name}: {error.args[0].str()}") from error
+    _create(admin, [wanted], timeout)
     deadline = time.monotonic() + timeout
     while True:
         topic = admin.list_topics(name, timeout=timeout).topics.get(name)
