@@ -163,9 +163,9 @@ class QueryEngine:
             base=None if tail_start is None else lambda: stored_states(fs, self._root, codec),
         )
         self._index = RunIndex(self._lease_us)
-        self._db = duckdb.connect(
-            config={"enable_external_access": False, "lock_configuration": True}
-        )
+        self._db: duckdb.DuckDBPyConnection | None = None  # connected when first needed
+        self._db_lock = threading.Lock()
+        self._closed = False
         self._local = threading.local()
         self._listing: ThreadPoolExecutor | None = None
         self._lister_lock = threading.Lock()
@@ -195,7 +195,10 @@ class QueryEngine:
 
     def close(self) -> None:
         """Close the DuckDB connection (and with it every thread's cursor) and the log."""
-        self._db.close()
+        with self._db_lock:
+            self._closed = True
+            if self._db is not None:
+                self._db.close()
         self._index.close()
         self._tail.close()
         if self._listing is not None:
@@ -204,9 +207,25 @@ class QueryEngine:
     def _cursor(self) -> duckdb.DuckDBPyConnection:
         cursor: duckdb.DuckDBPyConnection | None = getattr(self._local, "cursor", None)
         if cursor is None:
-            cursor = self._db.cursor()
+            cursor = self._connection().cursor()
             self._local.cursor = cursor
         return cursor
+
+    def _connection(self) -> duckdb.DuckDBPyConnection:
+        """The engine's DuckDB connection, made at its first use (a history that needs no
+        sort or SQL never pays for it).
+
+        Raises:
+            duckdb.ConnectionException: the engine is closed.
+        """
+        with self._db_lock:
+            if self._db is None:
+                if self._closed:
+                    raise duckdb.ConnectionException("the query engine is closed")
+                self._db = duckdb.connect(
+                    config={"enable_external_access": False, "lock_configuration": True}
+                )
+            return self._db
 
     def refresh(self, run_id: str | None = None) -> int:
         """Read what the event log got since the last call (only the partitions that can
@@ -222,15 +241,21 @@ class QueryEngine:
         """:meth:`refresh`, and the run's files when they were listed to choose the
         partitions.
 
-        The listing (a store request) runs on a thread of its own while the tail reads the
-        run's key partition; partitions its files came from and the key does not name (a
-        partition count changed since) are read after it. A file listed after part of the
-        read is no harm: the tail forgets what the files hold, and the history
+        The tail's start (the compactor's committed positions) is taken first, on a thread
+        while the log's partitions are asked for: the listing that follows then sees every
+        file below it. The listing (a store request) runs on that thread while the tail
+        reads the run's key partition; partitions its files came from and the key does not
+        name (a partition count changed since) are read after it. A file listed after part
+        of the read is no harm: the tail forgets what the files hold, and the history
         deduplicates on identities.
         """
         if run_id is None:
             return self._refresh(None), None
-        partitions = self._tail.partitions_of(run_id)
+        begun = self._lister().submit(self._tail.begin)
+        try:
+            partitions = self._tail.partitions_of(run_id)
+        finally:
+            begun.result()
         if partitions is None:
             return self._refresh(None), None
         listing = self._lister().submit(run_files, self._fs, self._root, check_run_id(run_id))

@@ -278,13 +278,7 @@ class Tail:
             SourceError, LocalLogError, EmbeddedError: the log (or the positions) cannot be read.
         """
         with self._lock:
-            if not self._started:
-                assert self._start is not None
-                self._next = {p: o for p, o in self._start().items() if o > 0}
-                self._start_at = dict(self._next)
-                self._started = True
-                self._based = not self._next  # nothing skipped: the fold is whole
-                logger.debug("tail of %r starts at %s", self._log, self._next)
+            self._begin()
             count = 0
             points = 0
             pending: dict[str, list[_Chunk]] = {}
@@ -300,6 +294,27 @@ class Tail:
                 self._keep_points(pending)
                 self._read_records += count
             return count
+
+    def begin(self) -> None:
+        """Take the start (the compactor's committed positions) now if it is not taken yet;
+        the first :meth:`refresh` does otherwise. A reader that lists the store takes it
+        first: the store then holds at least everything below it.
+
+        Raises:
+            SourceError, EmbeddedError: the positions cannot be read.
+        """
+        with self._lock:
+            self._begin()
+
+    def _begin(self) -> None:
+        if self._started:
+            return
+        assert self._start is not None
+        self._next = {p: o for p, o in self._start().items() if o > 0}
+        self._start_at = dict(self._next)
+        self._started = True
+        self._based = not self._next  # nothing skipped: the fold is whole
+        logger.debug("tail of %r starts at %s", self._log, self._next)
 
     def _keep_points(self, pending: dict[str, list[_Chunk]]) -> None:
         for run_id, chunks in pending.items():
