@@ -113,7 +113,7 @@ class PrivateKafka:
         with log.open("ab") as out:
             if not properties.exists():  # first start: configure and format the storage
                 self.configure()
-                cluster = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+                cluster = _cluster_id()
                 format_storage = ["kafka.tools.StorageTool", "format", "-t", cluster]
                 subprocess.run(
                     self._java(*format_storage, "-c", str(properties)),
@@ -151,3 +151,13 @@ def private_kafka(tmp_path: Path) -> Iterator[PrivateKafka]:
     broker = PrivateKafka(free_port(), folder)
     yield broker
     broker.stop()
+
+
+def _cluster_id() -> str:
+    """A KRaft cluster id as Kafka's ``Uuid.randomUuid`` makes one: base64url of 16 random
+    bytes, never starting with "-" (the storage tool's parser would take it for an option:
+    1 fresh run in 64 failed so)."""
+    while True:
+        cluster = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cluster.startswith("-"):
+            return cluster

@@ -6,6 +6,7 @@ messages no worker folded (events missing from run states after kills, in the sc
 from __future__ import annotations
 
 import asyncio
+import threading
 from pathlib import Path
 
 from faust.types import TP, Message
@@ -20,7 +21,11 @@ def test_only_acks_of_folded_messages_count_toward_a_commit(tmp_path: Path) -> N
     app = create_app(settings, ProcessorOptions(datadir=tmp_path))  # connects to nothing yet
     events = Topics(settings.topic_prefix).events
     app.topics.add(app.topic(events))  # what the agent subscribes to when it starts
-    asyncio.run(app.topics._update_indices())  # its topic acks, as in a started worker
+    # its topic acks, as in a started worker (on a thread of its own: a test before this one
+    # may leave an event loop running in this thread)
+    indexing = threading.Thread(target=lambda: asyncio.run(app.topics._update_indices()))
+    indexing.start()
+    indexing.join(30)
     assert app.topics.acks_enabled_for(events)
     consumer = app.consumer
     tp = TP(events, 0)
