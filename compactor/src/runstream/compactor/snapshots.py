@@ -22,6 +22,9 @@ The snapshot of a deleted run also removes the run's artifact objects
 
 from __future__ import annotations
 
+import threading
+import zlib
+
 import pyarrow as pa
 
 from runstream.compactor.artifacts import delete_run_artifacts
@@ -30,9 +33,11 @@ from runstream.contract.codec import Codec
 from runstream.contract.events import EventBatch, EventId, Heartbeat, LogicalEvent, MetricLogged
 from runstream.contract.layout import run_table_path
 from runstream.contract.parquet import decode_table, encode_table
-from runstream.contract.state import RunState, apply, decode_state, encode_state
+from runstream.contract.state import RunState, apply, decode_state, encode_state, merge
 
 _UNFOLDED = (MetricLogged, Heartbeat)
+_LOCKS = 64
+"""Locks that serialize the snapshot writes of a run (a run's lock: CRC-32 of its id)."""
 
 RUN_SCHEMA = pa.schema(
     [
@@ -68,6 +73,32 @@ class Snapshots:
     def __init__(self, store: Store, codec: Codec) -> None:
         self.store = store
         self.codec = codec
+        self._locks = [threading.Lock() for _ in range(_LOCKS)]
+
+    def write_merged(self, run_id: str, state: RunState) -> RunState:
+        """Merge ``state`` into the snapshot the store holds for ``run_id`` and write the
+        result; return it. A run spans several partitions when several local log files
+        (the embedded mode's partitions; in Kafka, a partition count that changed) hold
+        its events, and each partition's buffer folds only its own: written as it was, the
+        snapshot of one buffer overwrote the other's, and a run lost the params its rank 0
+        logged while the positions of that file were committed past them. The writes of a
+        run are serialized (one lock per run, striped), and the reducer's merge is
+        idempotent.
+
+        Raises:
+            StoreWriteError: the store kept failing and the worker is stopping.
+            CorruptPartError: the stored snapshot is not a readable run table.
+            DecodeError: its state column is not a RunState.
+        """
+        with self._locks[zlib.crc32(run_id.encode("utf-8")) % _LOCKS]:
+            stored = self.load(run_id)
+            if stored is None:
+                self.write(run_id, state)
+                return state
+            previous = stored.copy()
+            merged = merge(stored, state)
+            self.write(run_id, merged, previous)
+            return merged
 
     def load(self, run_id: str) -> RunState | None:
         """The state last written for ``run_id``, or None if there is none.

@@ -364,10 +364,10 @@ class Compactor:
         if chunks:
             first, last = buffer.offsets()
             path = part_path(self.store.root, buffer.run_id, buffer.partition, first, last)
-        state = previous = None
+        state = None
         if buffer.state_dirty and self.snapshots is not None and buffer.state is not None:
             state = buffer.state.copy()  # the reducer updates states in place
-            previous, buffer.written = buffer.written, state
+            buffer.written = state
         merge = buffer.ended and self.config.merge_ended_runs
         buffer.clear()
         if path is not None:  # in parallel with the run's other part files
@@ -375,9 +375,7 @@ class Compactor:
                 key, hold, lambda: self._write_part(key, path, chunks), ordered=False
             )
         if state is not None or merge:  # after every earlier write of the run
-            self._writes.submit(
-                key, hold, lambda: self._write_state_and_merge(key, state, previous, merge)
-            )
+            self._writes.submit(key, hold, lambda: self._write_state_and_merge(key, state, merge))
 
     def _write_part(self, key: tuple[int, str], path: str, chunks: list[PointChunk]) -> None:
         """Write one part file (on a writer thread) and keep its table for the run's merge."""
@@ -389,14 +387,12 @@ class Compactor:
             self.stats.files += 1
         logger.debug("wrote %d points of run %s to %s", table.num_rows, key[1], path)
 
-    def _write_state_and_merge(
-        self, key: tuple[int, str], state: Any, previous: Any, merge: bool
-    ) -> None:
-        """Write a run's snapshot (``previous``: the state last written), then merge its
+    def _write_state_and_merge(self, key: tuple[int, str], state: Any, merge: bool) -> None:
+        """Write a run's snapshot (merged with the stored one), then merge its
         files if it ended (on a writer thread)."""
         partition, run_id = key
         if state is not None and self.snapshots is not None:
-            self.snapshots.write(run_id, state, previous)
+            self.snapshots.write_merged(run_id, state)  # other partitions' buffers write too
         if merge:
             self.merge(run_id, partition, self._cache.take(key))
 
