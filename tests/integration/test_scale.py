@@ -43,6 +43,9 @@ from runstream.contract.layout import METRICS_DIR, live_files
 from runstream.contract.state import decode_state
 from runstream.core.kafka_admin import ensure_topics
 from runstream.core.settings import Settings
+from runstream.core.source import read_topic
+from runstream.core.topics import Topics
+from runstream.processor.app import TABLE
 from runstream.processor.replay import live_states, replay
 from runstream.query.engine import QueryEngine
 
@@ -144,81 +147,21 @@ def _summary(state: Any) -> str:
     )
 
 
-def _watermarks(consumer: Any, partition: Any) -> tuple[int, int]:
-    """The low and high offsets of ``partition`` (asked again while leaders move)."""
-    for attempt in range(10):
-        try:
-            low, high = consumer.get_watermark_offsets(partition, timeout=10)
-            return int(low), int(high)
-        except Exception:
-            if attempt == 9:
-                raise
-            time.sleep(1)
-    raise AssertionError("unreachable")
-
-
 def _event_offsets(settings: Settings, run_id: str) -> dict[int, list[int]]:
     """Per partition of the events topic, the offsets of the messages keyed ``run_id``."""
-    from confluent_kafka import Consumer, TopicPartition
-
-    from runstream.core.topics import DEFAULT_PARTITIONS, Topics
-
-    topic = Topics(settings.topic_prefix).events
     key = run_id.encode()
-    consumer = Consumer({**settings.kafka_config(), "group.id": f"explain-{uuid.uuid4().hex}"})
     found: dict[int, list[int]] = {}
-    try:
-        ends = {}
-        for partition in range(DEFAULT_PARTITIONS):
-            low, high = _watermarks(consumer, TopicPartition(topic, partition))
-            if high > low:
-                ends[partition] = high
-        consumer.assign([TopicPartition(topic, p, 0) for p in ends])
-        while ends:
-            messages = consumer.consume(10_000, 5)
-            if not messages:
-                break
-            for message in messages:
-                if message.error():
-                    continue
-                partition, offset = message.partition() or 0, message.offset() or 0
-                if message.key() == key:
-                    found.setdefault(partition, []).append(offset)
-                if offset + 1 >= ends.get(partition, 0):
-                    ends.pop(partition, None)
-        return found
-    finally:
-        consumer.close()
+    for record in read_topic(settings, Topics(settings.topic_prefix).events):
+        if record.key == key:
+            found.setdefault(record.partition, []).append(record.offset)
+    return found
 
 
 def _changelog(settings: Settings, run_id: str) -> list[tuple[int, bytes | None]]:
     """Every record of the processor table's changelog for ``run_id``, with its offset."""
-    from confluent_kafka import Consumer, TopicPartition
-
-    from runstream.core.topics import DEFAULT_PARTITIONS, Topics
-    from runstream.query.tail import key_partition
-
-    topic = f"{Topics(settings.topic_prefix).processor_group}-runstate-changelog"
-    partition = key_partition(run_id.encode(), DEFAULT_PARTITIONS)
-    consumer = Consumer({**settings.kafka_config(), "group.id": f"explain-{uuid.uuid4().hex}"})
-    try:
-        low, high = _watermarks(consumer, TopicPartition(topic, partition))
-        consumer.assign([TopicPartition(topic, partition, low)])
-        found: list[tuple[int, bytes | None]] = []
-        position = low
-        while position < high:
-            message = consumer.poll(5)
-            if message is None:
-                break
-            if message.error():
-                continue
-            offset = message.offset() or 0
-            position = offset + 1
-            if message.key() == run_id.encode():
-                found.append((offset, message.value()))
-        return found
-    finally:
-        consumer.close()
+    topic = f"{Topics(settings.topic_prefix).processor_group}-{TABLE}-changelog"
+    key = run_id.encode()
+    return [(r.offset, r.value) for r in read_topic(settings, topic) if r.key == key]
 
 
 def _free_port() -> int:

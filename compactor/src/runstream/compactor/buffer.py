@@ -111,7 +111,6 @@ class RunBuffer:
         state_dirty: the run's state changed since its snapshot was written.
         ended: a RunEnded is pending.
         state: the run's state (a stream_processor RunState) when snapshots are written.
-        written: a copy of the state last written to (or loaded from) the snapshots.
     """
 
     run_id: str
@@ -124,7 +123,6 @@ class RunBuffer:
     state_dirty: bool = False
     ended: bool = False
     state: Any = None
-    written: Any = None
 
     def add_chunk(self, chunk: PointChunk, now: float) -> None:
         """Hold ``chunk`` (read at monotonic time ``now``)."""

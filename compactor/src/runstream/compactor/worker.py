@@ -343,7 +343,6 @@ class Compactor:
                 self._load_identities(buffer, table)
             if self.snapshots is not None:
                 buffer.state = self.snapshots.load(run_id)
-                buffer.written = None if buffer.state is None else buffer.state.copy()
             self._buffers[key] = buffer
         return buffer
 
@@ -367,7 +366,6 @@ class Compactor:
         state = None
         if buffer.state_dirty and self.snapshots is not None and buffer.state is not None:
             state = buffer.state.copy()  # the reducer updates states in place
-            buffer.written = state
         merge = buffer.ended and self.config.merge_ended_runs
         buffer.clear()
         if path is not None:  # in parallel with the run's other part files

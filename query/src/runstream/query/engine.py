@@ -251,11 +251,14 @@ class QueryEngine:
         """
         if run_id is None:
             return self._refresh(None), None
-        begun = self._lister().submit(self._tail.begin)
-        try:
+        if self._tail.begun:  # later calls: nothing to overlap with the partitions' lookup
             partitions = self._tail.partitions_of(run_id)
-        finally:
-            begun.result()
+        else:
+            begun = self._lister().submit(self._tail.begin)
+            try:
+                partitions = self._tail.partitions_of(run_id)
+            finally:
+                begun.result()
         if partitions is None:
             return self._refresh(None), None
         listing = self._lister().submit(run_files, self._fs, self._root, check_run_id(run_id))

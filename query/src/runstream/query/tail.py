@@ -295,6 +295,11 @@ class Tail:
                 self._read_records += count
             return count
 
+    @property
+    def begun(self) -> bool:
+        """Whether the start is taken (:meth:`begin` or a refresh did it)."""
+        return self._started
+
     def begin(self) -> None:
         """Take the start (the compactor's committed positions) now if it is not taken yet;
         the first :meth:`refresh` does otherwise. A reader that lists the store takes it
